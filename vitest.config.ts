@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration tests start real processes, loop devices and QEMU; give them room but keep every
+    // test bounded so a hang fails instead of stalling CI.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores: running every file at once makes process-heavy tests starve each other.
+    maxWorkers: 2,
+  },
+});
