@@ -105,10 +105,12 @@ function parseJson(body: string): MappingEntry[] {
   try {
     JSON.parse(body);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    // V8's message quotes a slice of the input, line breaks included: keep the message one line.
+    const detail = (error instanceof Error ? error.message : String(error)).replace(/[\r\n]/g, (c) => (c === "\n" ? "\\n" : "\\r"));
     throw new DeviceMappingError("INVALID_JSON", body, `the device mapping looks like JSON but is not valid JSON (${detail}): check quotes, commas and brackets`, { cause: error });
   }
-  const tree = readJsonTree(body);
+  // Two levels suffice: the list, its items; deeper containers only need their kind.
+  const tree = readJsonTree(body, 2);
   if (tree.kind === "object") {
     if (tree.members.length === 0) throw emptyMapping(body);
     return tree.members.map(([key, value]) => {
