@@ -49,24 +49,34 @@ export function resolveDeviceMapping(entries: readonly MappingEntry[], options: 
   if (!Array.isArray(entries) || !Array.isArray(recoveryDisks) || !Array.isArray(localDisks)) {
     throw new DeviceMappingError("WRONG_SHAPE", "", "resolveDeviceMapping needs lists of entries, recovery disks and local disks");
   }
+  // Disks come from the program, not the person; still, a malformed one is a coded error.
+  for (const d of recoveryDisks) {
+    if (typeof d?.deviceName !== "string") throw new DeviceMappingError("WRONG_SHAPE", String(d?.deviceName), "every recovery disk needs a string deviceName");
+    fitsVolume(d.bytes, 0);
+  }
+  for (const d of localDisks) {
+    if (typeof d?.name !== "string") throw new DeviceMappingError("WRONG_SHAPE", String(d?.name), "every local disk needs a string name");
+    fitsVolume(d.bytes, 0);
+  }
 
   const problems: MappingProblem[] = [];
   const problem = (code: string, token: string, message: string): void => {
     problems.push({ code, token, message });
   };
   const chosen = new Map<RecoveryDisk, LocalDisk | null>();
-  const users = new Map<LocalDisk, RecoveryDisk>();
+  const users = new Map<LocalDisk, string>();
   const excluded = new Set<RecoveryDisk>();
 
   for (const e of entries) {
     const recoveryName: unknown = e?.recoveryInstanceDeviceName;
     const value: unknown = e?.failbackClientDeviceName;
-    if (typeof recoveryName !== "string" || typeof value !== "string") {
-      problem("NON_STRING_VALUE", String(recoveryName), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
-      continue;
-    }
-    if (recoveryName.trim() === "" || value.trim() === "") {
-      problem("EMPTY_NAME", `${recoveryName}=${value}`, `${quote(`${recoveryName}=${value}`)} has an empty side`);
+    if (typeof recoveryName !== "string" || typeof value !== "string" || recoveryName.trim() === "" || value.trim() === "") {
+      if (typeof recoveryName !== "string" || typeof value !== "string") {
+        problem("NON_STRING_VALUE", String(recoveryName), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
+      } else problem("EMPTY_NAME", `${recoveryName}=${value}`, `${quote(`${recoveryName}=${value}`)} has an empty side`);
+      // The entry's own problem is reported; do not report its volume as unmapped as well.
+      const named = typeof recoveryName === "string" ? findRecovery(recoveryName, recoveryDisks) : undefined;
+      if (named !== undefined && !chosen.has(named)) chosen.set(named, null);
       continue;
     }
     const recovery = findRecovery(recoveryName, recoveryDisks);
@@ -92,12 +102,11 @@ export function resolveDeviceMapping(entries: readonly MappingEntry[], options: 
     }
     const previous = users.get(local);
     if (previous !== undefined) {
-      problem("LOCAL_DISK_USED_TWICE", value, `the local disk ${local.name} is given for both ${previous.deviceName} and ${recovery?.deviceName ?? recoveryName}: each local disk receives one volume`);
+      problem("LOCAL_DISK_USED_TWICE", value, `the local disk ${local.name} is given for both ${previous} and ${recovery?.deviceName ?? recoveryName}: each local disk receives one volume`);
       continue;
     }
-    if (recovery === undefined) continue;
-    users.set(local, recovery);
-    if (fitsVolume(local.bytes, recovery.bytes) === "too-small") {
+    users.set(local, recovery?.deviceName ?? recoveryName);
+    if (recovery !== undefined && fitsVolume(local.bytes, recovery.bytes) === "too-small") {
       problem(
         "LOCAL_DISK_TOO_SMALL",
         value,
