@@ -47,7 +47,7 @@ function byHints(recoveryDisks: readonly RecoveryDisk[], localDisks: readonly Lo
   if (!Array.isArray(sourceDisks) || sourceDisks.length !== recoveryDisks.length) return null;
   const picks = recoveryDisks.map((recovery, i) => {
     const source = sourceDisks[i];
-    if (source === undefined || typeof source.deviceName !== "string" || !validBytes(source.bytes)) return undefined;
+    if (typeof source?.deviceName !== "string" || !validBytes(source.bytes)) return undefined;
     const named = only(localDisks.filter((d) => d.name === source.deviceName || bare(d.name) === bare(source.deviceName)));
     if (named === undefined || named.refusal || named.bytes !== source.bytes) return undefined;
     return fitsVolume(named.bytes, recovery.bytes) === "too-small" ? undefined : named;
