@@ -7,7 +7,7 @@ export { DeviceMappingError, type MappingProblem, TOO_SMALL_CODES } from "./erro
 export { formatDeviceMapping, MAPPING_FORMATS, type MappingFormat } from "./format.js";
 export { MAX_INPUT_CHARS, parseDeviceMapping } from "./parse.js";
 export { resolveDeviceMapping, type ResolveOptions } from "./resolve.js";
-export { fitsVolume, GIB } from "./size-rule.js";
+export { checkVolumeSizes, fitsVolume, GIB, type VolumeFit } from "./size-rule.js";
 export {
   EXCLUDE,
   type Fit,

@@ -11,7 +11,7 @@
 import { DeviceMappingError, type MappingProblem, quote } from "./errors.js";
 import { namesDevice, namesIn } from "./local-names.js";
 import { isExclude } from "./parse.js";
-import { describeBytes, fitsVolume } from "./size-rule.js";
+import { fitsVolume, tooSmall } from "./size-rule.js";
 import { isValueFormat, type LocalDisk, type MappingEntry, type RecoveryDisk, type ResolvedMapping, type ValueFormat, VALUE_FORMATS } from "./types.js";
 
 export interface ResolveOptions {
@@ -107,11 +107,7 @@ export function resolveDeviceMapping(entries: readonly MappingEntry[], options: 
     }
     users.set(local, recovery?.deviceName ?? recoveryName);
     if (recovery !== undefined && fitsVolume(local.bytes, recovery.bytes) === "too-small") {
-      problem(
-        "LOCAL_DISK_TOO_SMALL",
-        value,
-        `the local disk ${local.name} (${describeBytes(local.bytes)}) is smaller than the recovery volume ${recovery.deviceName} (${describeBytes(recovery.bytes)}): choose a disk at least that large`,
-      );
+      problem("LOCAL_DISK_TOO_SMALL", value, tooSmall(local, recovery));
     }
   }
 

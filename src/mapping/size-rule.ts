@@ -4,8 +4,8 @@
  * recovery volume's size: an original 9.75 GiB disk comes back from EBS as a 10 GiB volume, and the
  * replication must then prove the tail beyond 9.75 GiB holds only zeros.
  */
-import { DeviceMappingError } from "./errors.js";
-import type { Fit } from "./types.js";
+import { DeviceMappingError, type MappingProblem } from "./errors.js";
+import type { Fit, LocalDisk, RecoveryDisk, ResolvedMapping } from "./types.js";
 
 /** 2^30 bytes. */
 export const GIB = 1024 ** 3;
@@ -28,4 +28,35 @@ export function fitsVolume(localBytes: number, recoveryBytes: number): Fit {
 /** Bytes as a person reads them, with the exact figure: "10.00 GiB = 10737418240 bytes". */
 export function describeBytes(bytes: number): string {
   return `${(bytes / GIB).toFixed(2)} GiB = ${bytes} bytes`;
+}
+
+/** The one-line message for a local disk too small for its recovery volume, with both sizes. */
+export function tooSmall(local: LocalDisk, recovery: RecoveryDisk): string {
+  return `the local disk ${local.name} (${describeBytes(local.bytes)}) is smaller than the recovery volume ${recovery.deviceName} (${describeBytes(recovery.bytes)}): choose a disk at least that large`;
+}
+
+/** A mapped volume with the size rule's verdict; "fractional" obliges the replication to prove the tail is zeros. */
+export interface VolumeFit {
+  recoveryDisk: RecoveryDisk;
+  localDisk: LocalDisk;
+  fit: Exclude<Fit, "too-small">;
+}
+
+/** The size rule over a whole mapping: the verdict per mapped volume (excluded ones left out); throws LOCAL_DISK_TOO_SMALL naming every disk too small. */
+export function checkVolumeSizes(mappings: readonly ResolvedMapping[]): VolumeFit[] {
+  const fits: VolumeFit[] = [];
+  const problems: MappingProblem[] = [];
+  for (const { recoveryDisk, localDisk } of mappings) {
+    if (localDisk === null) continue;
+    const fit = fitsVolume(localDisk.bytes, recoveryDisk.bytes);
+    if (fit === "too-small") {
+      problems.push({
+        code: "LOCAL_DISK_TOO_SMALL",
+        token: localDisk.name,
+        message: tooSmall(localDisk, recoveryDisk),
+      });
+    } else fits.push({ recoveryDisk, localDisk, fit });
+  }
+  if (problems.length > 0) throw DeviceMappingError.fromProblems(problems);
+  return fits;
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { DeviceMappingError, type Fit, fitsVolume, GIB } from "../../src/mapping/index.js";
+import { checkVolumeSizes, DeviceMappingError, type Fit, fitsVolume, GIB, type LocalDisk, type RecoveryDisk } from "../../src/mapping/index.js";
 
 describe("fitsVolume", () => {
   test.each<[string, number, number, Fit]>([
@@ -53,5 +53,42 @@ describe("fitsVolume", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("checkVolumeSizes", () => {
+  const local = (name: string, bytes: number): LocalDisk => ({ name, bytes, byPath: [], byId: [], byUuid: [] });
+  const vol = (deviceName: string, bytes: number): RecoveryDisk => ({ deviceName, bytes });
+
+  test("gives each mapped volume its verdict and leaves excluded ones out", () => {
+    const a = local("/dev/sda", 10 * GIB);
+    const b = local("/dev/sdb", 9.75 * GIB);
+    const fits = checkVolumeSizes([
+      { recoveryDisk: vol("/dev/xvda", 10 * GIB), localDisk: a },
+      { recoveryDisk: vol("/dev/xvdb", 10 * GIB), localDisk: b },
+      { recoveryDisk: vol("/dev/xvdc", 10 * GIB), localDisk: null },
+    ]);
+    expect(fits.map((f) => [f.recoveryDisk.deviceName, f.localDisk.name, f.fit])).toEqual([
+      ["/dev/xvda", "/dev/sda", "fits"],
+      ["/dev/xvdb", "/dev/sdb", "fractional"],
+    ]);
+  });
+
+  test("names every disk too small in one LOCAL_DISK_TOO_SMALL error", () => {
+    let error: unknown;
+    try {
+      checkVolumeSizes([
+        { recoveryDisk: vol("/dev/xvda", 10 * GIB), localDisk: local("/dev/sda", 9 * GIB) },
+        { recoveryDisk: vol("/dev/xvdb", 10 * GIB + 1), localDisk: local("/dev/sdb", 10 * GIB) },
+        { recoveryDisk: vol("/dev/xvdc", 10 * GIB), localDisk: local("/dev/sdc", 10 * GIB) },
+      ]);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DeviceMappingError);
+    const { code, problems } = error as DeviceMappingError;
+    expect(code).toBe("LOCAL_DISK_TOO_SMALL");
+    expect(problems.map((p) => p.token)).toEqual(["/dev/sda", "/dev/sdb"]);
+    expect(problems[1]?.message).toContain(`${10 * GIB + 1} bytes`);
   });
 });
