@@ -8,7 +8,7 @@
  * object would reorder integer-like keys and treat "__proto__" as the prototype.
  */
 import { DeviceMappingError, quote } from "./errors.js";
-import { ALL_PREFIX, isExclude } from "./parse.js";
+import { ALL_PREFIX, hasControlCharacter, isExclude } from "./parse.js";
 import { EXCLUDE, type MappingEntry } from "./types.js";
 
 /** The text forms of a mapping: one-line CSV, a JSON object, the DRS API's JSON list. */
@@ -33,6 +33,7 @@ function checkEntries(entries: readonly MappingEntry[]): void {
     for (const name of [recovery, local]) {
       if (name.trim() === "") throw new DeviceMappingError("EMPTY_NAME", name, "an entry has an empty device name");
       if (name !== name.trim()) throw unrepresentable(name, "because the parser ignores whitespace around names");
+      if (hasControlCharacter(name)) throw new DeviceMappingError("INVALID_CHARACTER", name, `${quote(name)} contains a control character; device names cannot`);
     }
     if (isExclude(local) && local !== EXCLUDE) throw unrepresentable(local, `as a device name: it reads as ${EXCLUDE}`);
     if (seen.has(recovery)) throw new DeviceMappingError("DUPLICATE_RECOVERY_DEVICE", recovery, `the recovery device ${quote(recovery)} is mapped more than once`);

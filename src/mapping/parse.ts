@@ -3,7 +3,8 @@
  * list) and the prompt's `ALL="..."` wrapper, to entries in the DRS API's shape.
  *
  * Invariants: the result is never partial and never a guess; anything else is a DeviceMappingError.
- * Names are trimmed; an empty side, a repeated recovery device, a non-string JSON value are errors.
+ * Names are trimmed; an empty side, a control character in a name (pairs on separate lines), a
+ * repeated recovery device, a non-string JSON value are errors.
  * The local value "exclude" in any letter case becomes the canonical EXCLUDE. JSON objects are read
  * through readJsonTree, so member order is kept, repeated keys are seen and `__proto__` is a plain
  * name. Input longer than MAX_INPUT_CHARS is refused before any work.
@@ -23,6 +24,15 @@ const EXCLUDE_ANY_CASE = /^exclude$/i;
 /** Whether a local value means "leave this recovery volume out" (EXCLUDE in any ASCII letter case). */
 export function isExclude(value: string): boolean {
   return EXCLUDE_ANY_CASE.test(value);
+}
+
+// No device or image-file name holds a control character; one inside a name means pairs were put
+// on separate lines (or a paste went wrong), which must be reported, not read as one odd name.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Whether a name holds a control character (refused in every form). */
+export function hasControlCharacter(name: string): boolean {
+  return CONTROL.test(name);
 }
 
 /** The start of the prompt's whole-mapping answer: ALL= in any letter case. */
@@ -70,6 +80,13 @@ function checkName(name: string, side: "recovery" | "local", context: string): s
   if (trimmed === "") {
     const what = side === "recovery" ? "the recovery device (left side)" : `the local device (right side; write ${EXCLUDE} to leave the volume out)`;
     throw new DeviceMappingError("EMPTY_NAME", context, `${quote(context)} has no name for ${what}`);
+  }
+  if (hasControlCharacter(trimmed)) {
+    throw new DeviceMappingError(
+      "INVALID_CHARACTER",
+      context,
+      `${quote(context)} contains a control character such as a line break or tab; device names cannot: separate pairs with "," on one line`,
+    );
   }
   return trimmed;
 }

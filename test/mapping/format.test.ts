@@ -38,7 +38,7 @@ const safeEntries = fc.uniqueArray(fc.record({ recoveryInstanceDeviceName: safeN
 
 // Anything at all: the separators and wrapper words included.
 const wildName = fc.string({
-  unit: fc.oneof(fc.constantFrom(",", "=", ":", '"', "'", "{", "[", " ", "\t", "ALL", "all=", "exclude", "EXCLUDE", "__proto__"), fc.string({ unit: "grapheme", maxLength: 2 })),
+  unit: fc.oneof(fc.constantFrom(",", "=", ":", '"', "'", "{", "[", " ", "\t", "\n", "ALL", "all=", "exclude", "EXCLUDE", "__proto__"), fc.string({ unit: "grapheme", maxLength: 2 })),
   maxLength: 6,
 });
 const wildEntries = fc.array(fc.record({ recoveryInstanceDeviceName: wildName, failbackClientDeviceName: wildName }), { minLength: 0, maxLength: 5 });
@@ -70,7 +70,7 @@ describe("formatDeviceMapping", () => {
       { numRuns: 2000 },
     );
     // The generator must reach the refusals, or the property above proves little.
-    expect([...refusedAs].sort()).toEqual(expect.arrayContaining(["EMPTY_MAPPING", "EMPTY_NAME", "UNREPRESENTABLE"]));
+    expect([...refusedAs].sort()).toEqual(expect.arrayContaining(["EMPTY_MAPPING", "EMPTY_NAME", "INVALID_CHARACTER", "UNREPRESENTABLE"]));
   });
 
   test("the JSON forms carry every trimmed, non-empty name, separators and quotes included", () => {
@@ -83,7 +83,7 @@ describe("formatDeviceMapping", () => {
         }),
         fc.constantFrom<MappingFormat>("json", "drs"),
         (entries, format) => {
-          fc.pre(entries.every((x) => [x.recoveryInstanceDeviceName, x.failbackClientDeviceName].every((n) => n === n.trim() && n !== "" && (n === EXCLUDE || !/^exclude$/i.test(n)))));
+          fc.pre(entries.every((x) => [x.recoveryInstanceDeviceName, x.failbackClientDeviceName].every((n) => n === n.trim() && n !== "" && !/[\u0000-\u001f\u007f]/.test(n) && (n === EXCLUDE || !/^exclude$/i.test(n)))));
           expect(parseDeviceMapping(formatDeviceMapping(entries, format))).toEqual(entries);
         },
       ),
@@ -102,6 +102,7 @@ describe("formatDeviceMapping", () => {
     ["whitespace around a name (every form)", [e(" a", "b")], "json", "UNREPRESENTABLE"],
     ["whitespace around a local name", [e("a", "b\n")], "drs", "UNREPRESENTABLE"],
     ["a local disk literally named exclude", [e("a", "exclude")], "drs", "UNREPRESENTABLE"],
+    ["a line break inside a name", [e("a", "b\nc")], "json", "INVALID_CHARACTER"],
     ["empty name", [e("", "b")], "json", "EMPTY_NAME"],
     ["blank name", [e("a", "  ")], "csv", "EMPTY_NAME"],
     ["no entries", [], "csv", "EMPTY_MAPPING"],

@@ -28,6 +28,7 @@ function check(text: string): void {
       expect(typeof name).toBe("string");
       expect(name).toBe(name.trim());
       expect(name).not.toBe("");
+      expect(name).not.toMatch(/[\u0000-\u001f\u007f]/);
     }
     expect(/^exclude$/i.test(x.failbackClientDeviceName) ? x.failbackClientDeviceName : EXCLUDE).toBe(EXCLUDE);
     expect(seen.has(x.recoveryInstanceDeviceName)).toBe(false);
@@ -73,7 +74,7 @@ describe("parseDeviceMapping fuzz", () => {
 
   test("the fuzzers reached the error codes", () => {
     expect([...codes]).toEqual(
-      expect.arrayContaining(["EMPTY_INPUT", "MISSING_SEPARATOR", "EMPTY_NAME", "EMPTY_PAIR", "DUPLICATE_RECOVERY_DEVICE", "INVALID_JSON", "WRONG_SHAPE", "NON_STRING_VALUE", "EMPTY_MAPPING"]),
+      expect.arrayContaining(["EMPTY_INPUT", "MISSING_SEPARATOR", "EMPTY_NAME", "EMPTY_PAIR", "DUPLICATE_RECOVERY_DEVICE", "INVALID_JSON", "WRONG_SHAPE", "NON_STRING_VALUE", "EMPTY_MAPPING", "INVALID_CHARACTER"]),
     );
   });
 });

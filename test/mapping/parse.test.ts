@@ -99,6 +99,8 @@ describe("parseDeviceMapping: every error has its code and token", () => {
     ["boolean recovery (DRS list)", '[{"recoveryInstanceDeviceName":true,"failbackClientDeviceName":"b"}]', "NON_STRING_VALUE", "recoveryInstanceDeviceName"],
     ["empty JSON object", "{}", "EMPTY_MAPPING", "{}"],
     ["empty JSON list", " [ ] ", "EMPTY_MAPPING", "[ ]"],
+    ["pairs on separate lines", "/dev/xvda=/dev/sda\n/dev/xvdb=/dev/sdb", "INVALID_CHARACTER", "/dev/xvda=/dev/sda\n/dev/xvdb=/dev/sdb"],
+    ["a tab inside a JSON name", '{"/dev/xvda":"/dev/\\tsda"}', "INVALID_CHARACTER", "/dev/xvda: /dev/\tsda"],
     ["empty key (JSON)", '{"":"/dev/sda"}', "EMPTY_NAME", ""],
     ["blank value (JSON)", '{"a":"  "}', "EMPTY_NAME", "a:   "],
     ["empty value (DRS list)", '[{"recoveryInstanceDeviceName":"a","failbackClientDeviceName":""}]', "EMPTY_NAME", "a: "],
@@ -157,6 +159,7 @@ describe("parseDeviceMapping: hostile input", () => {
   // The issue's promise: input of megabytes is refused or parsed in well under a second. The
   // bound is loose (a shared 2-core machine) but catches any quadratic step.
   test.each<[string, string]>([
+    ["DRS list", JSON.stringify(Array.from({ length: 11_000 }, (_, i) => ({ recoveryInstanceDeviceName: `/dev/xvd${i}`, failbackClientDeviceName: `/dev/sd${i}` })))],
     ["CSV of distinct pairs", Array.from({ length: 38_000 }, (_, i) => `/dev/xvd${i}=/dev/sd${i}`).join(",")],
     ["JSON object", `{${Array.from({ length: 30_000 }, (_, i) => `"/dev/xvd${i}":"/dev/sd${i}"`).join(",")}}`],
     ["deeply nested JSON list", "[".repeat(500_000) + "]".repeat(500_000)],
