@@ -28,6 +28,7 @@ export function isExclude(value: string): boolean {
 
 // No device or image-file name holds a control character; one inside a name means pairs were put
 // on separate lines (or a paste went wrong), which must be reported, not read as one odd name.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Whether a name holds a control character (refused in every form). */
