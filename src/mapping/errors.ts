@@ -47,3 +47,10 @@ export function quote(token: string): string {
   const cut = token.length > SHOWN ? `${token.slice(0, SHOWN)}...` : token;
   return JSON.stringify(cut);
 }
+
+/** Any value as token text, without calling its own toString (which may be missing or throw). */
+export function show(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === null || typeof value !== "object") return typeof value === "symbol" ? "a symbol" : typeof value === "function" ? "a function" : String(value);
+  return Array.isArray(value) ? "a list" : "an object";
+}

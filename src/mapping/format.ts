@@ -7,7 +7,7 @@
  * JSON objects are written member by member, not through JSON.stringify of an object: a JavaScript
  * object would reorder integer-like keys and treat "__proto__" as the prototype.
  */
-import { DeviceMappingError, quote } from "./errors.js";
+import { DeviceMappingError, quote, show } from "./errors.js";
 import { ALL_PREFIX, hasControlCharacter, isExclude } from "./parse.js";
 import { EXCLUDE, type MappingEntry } from "./types.js";
 
@@ -21,14 +21,14 @@ function unrepresentable(name: string, why: string): DeviceMappingError {
 
 /** Checks what every form needs: strings, non-empty, untrimmed, canonical EXCLUDE, no repeats. */
 function checkEntries(entries: readonly MappingEntry[]): void {
-  if (!Array.isArray(entries)) throw new DeviceMappingError("WRONG_SHAPE", String(entries), "formatDeviceMapping needs a list of entries");
+  if (!Array.isArray(entries)) throw new DeviceMappingError("WRONG_SHAPE", show(entries), "formatDeviceMapping needs a list of entries");
   if (entries.length === 0) throw new DeviceMappingError("EMPTY_MAPPING", "", "the device mapping lists no volumes: nothing to format");
   const seen = new Set<string>();
   for (const e of entries) {
     const recovery: unknown = e?.recoveryInstanceDeviceName;
     const local: unknown = e?.failbackClientDeviceName;
     if (typeof recovery !== "string" || typeof local !== "string") {
-      throw new DeviceMappingError("NON_STRING_VALUE", String(recovery), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
+      throw new DeviceMappingError("NON_STRING_VALUE", show(recovery), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
     }
     for (const name of [recovery, local]) {
       if (name.trim() === "") throw new DeviceMappingError("EMPTY_NAME", name, "an entry has an empty device name");
@@ -66,6 +66,6 @@ export function formatDeviceMapping(entries: readonly MappingEntry[], format: Ma
     case "drs":
       return JSON.stringify(entries.map((e) => ({ recoveryInstanceDeviceName: e.recoveryInstanceDeviceName, failbackClientDeviceName: e.failbackClientDeviceName })));
     default:
-      throw new DeviceMappingError("INVALID_FORMAT", String(format), `unknown mapping format ${quote(String(format))}: use ${MAPPING_FORMATS.join(", ")}`);
+      throw new DeviceMappingError("INVALID_FORMAT", show(format), `unknown mapping format ${quote(show(format))}: use ${MAPPING_FORMATS.join(", ")}`);
   }
 }

@@ -9,7 +9,7 @@
  * through readJsonTree, so member order is kept, repeated keys are seen and `__proto__` is a plain
  * name. Input longer than MAX_INPUT_CHARS is refused before any work.
  */
-import { DeviceMappingError, quote } from "./errors.js";
+import { DeviceMappingError, quote, show } from "./errors.js";
 import { type JsonNode, readJsonTree } from "./json-tree.js";
 import { EXCLUDE, type MappingEntry } from "./types.js";
 
@@ -42,7 +42,7 @@ export const ALL_PREFIX = /^ALL\s*=/i;
 /** Entries from any of the documented forms; throws DeviceMappingError for anything malformed. */
 export function parseDeviceMapping(text: string): MappingEntry[] {
   if (typeof text !== "string") {
-    throw new DeviceMappingError("INPUT_NOT_STRING", String(text), `the device mapping must be text, not ${text === null ? "null" : typeof text}`);
+    throw new DeviceMappingError("INPUT_NOT_STRING", show(text), `the device mapping must be text, not ${text === null ? "null" : typeof text}`);
   }
   if (text.length > MAX_INPUT_CHARS) {
     throw new DeviceMappingError(
@@ -124,7 +124,7 @@ function parseJson(body: string): MappingEntry[] {
     JSON.parse(body);
   } catch (error) {
     // V8's message quotes a slice of the input, line breaks included: keep the message one line.
-    const detail = (error instanceof Error ? error.message : String(error)).replace(/[\r\n]/g, (c) => (c === "\n" ? "\\n" : "\\r"));
+    const detail = (error instanceof Error ? error.message : show(error)).replace(/[\r\n]/g, (c) => (c === "\n" ? "\\n" : "\\r"));
     throw new DeviceMappingError("INVALID_JSON", body, `the device mapping looks like JSON but is not valid JSON (${detail}): check quotes, commas and brackets`, { cause: error });
   }
   // Two levels suffice: the list, its items; deeper containers only need their kind.

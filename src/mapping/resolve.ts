@@ -8,7 +8,7 @@
  * LOCAL_DISK_TOO_SMALL (TOO_SMALL_CODES) is the only one meaning "the disks are too small" rather
  * than "the input is wrong". A disk carrying a `refusal` is never returned.
  */
-import { DeviceMappingError, type MappingProblem, quote } from "./errors.js";
+import { DeviceMappingError, type MappingProblem, quote, show } from "./errors.js";
 import { namesDevice, namesIn } from "./local-names.js";
 import { isExclude } from "./parse.js";
 import { fitsVolume, tooSmall } from "./size-rule.js";
@@ -44,18 +44,18 @@ function findRecovery(name: string, disks: readonly RecoveryDisk[]): RecoveryDis
 export function resolveDeviceMapping(entries: readonly MappingEntry[], options: ResolveOptions): ResolvedMapping[] {
   const { valueFormat, recoveryDisks, localDisks } = options ?? ({} as ResolveOptions);
   if (!isValueFormat(valueFormat)) {
-    throw new DeviceMappingError("INVALID_VALUE_FORMAT", String(valueFormat), `unknown value format ${quote(String(valueFormat))}: use one of ${VALUE_FORMATS.join(", ")}`);
+    throw new DeviceMappingError("INVALID_VALUE_FORMAT", show(valueFormat), `unknown value format ${quote(show(valueFormat))}: use one of ${VALUE_FORMATS.join(", ")}`);
   }
   if (!Array.isArray(entries) || !Array.isArray(recoveryDisks) || !Array.isArray(localDisks)) {
     throw new DeviceMappingError("WRONG_SHAPE", "", "resolveDeviceMapping needs lists of entries, recovery disks and local disks");
   }
   // Disks come from the program, not the person; still, a malformed one is a coded error.
   for (const d of recoveryDisks) {
-    if (typeof d?.deviceName !== "string") throw new DeviceMappingError("WRONG_SHAPE", String(d?.deviceName), "every recovery disk needs a string deviceName");
+    if (typeof d?.deviceName !== "string") throw new DeviceMappingError("WRONG_SHAPE", show(d?.deviceName), "every recovery disk needs a string deviceName");
     fitsVolume(d.bytes, 0);
   }
   for (const d of localDisks) {
-    if (typeof d?.name !== "string") throw new DeviceMappingError("WRONG_SHAPE", String(d?.name), "every local disk needs a string name");
+    if (typeof d?.name !== "string") throw new DeviceMappingError("WRONG_SHAPE", show(d?.name), "every local disk needs a string name");
     fitsVolume(d.bytes, 0);
   }
 
@@ -72,7 +72,7 @@ export function resolveDeviceMapping(entries: readonly MappingEntry[], options: 
     const value: unknown = e?.failbackClientDeviceName;
     if (typeof recoveryName !== "string" || typeof value !== "string" || recoveryName.trim() === "" || value.trim() === "") {
       if (typeof recoveryName !== "string" || typeof value !== "string") {
-        problem("NON_STRING_VALUE", String(recoveryName), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
+        problem("NON_STRING_VALUE", show(recoveryName), "each entry needs string recoveryInstanceDeviceName and failbackClientDeviceName");
       } else problem("EMPTY_NAME", `${recoveryName}=${value}`, `${quote(`${recoveryName}=${value}`)} has an empty side`);
       // The entry's own problem is reported; do not report its volume as unmapped as well.
       const named = typeof recoveryName === "string" ? findRecovery(recoveryName, recoveryDisks) : undefined;

@@ -4,7 +4,7 @@
  * recovery volume's size: an original 9.75 GiB disk comes back from EBS as a 10 GiB volume, and the
  * replication must then prove the tail beyond 9.75 GiB holds only zeros.
  */
-import { DeviceMappingError, type MappingProblem } from "./errors.js";
+import { DeviceMappingError, type MappingProblem, show } from "./errors.js";
 import type { Fit, LocalDisk, RecoveryDisk, ResolvedMapping } from "./types.js";
 
 /** 2^30 bytes. */
@@ -12,7 +12,7 @@ export const GIB = 1024 ** 3;
 
 function checkBytes(what: string, bytes: number): void {
   if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0) {
-    throw new DeviceMappingError("INVALID_SIZE", String(bytes), `${what} size ${String(bytes)} is not a whole number of bytes >= 0`);
+    throw new DeviceMappingError("INVALID_SIZE", show(bytes), `${what} size ${show(bytes)} is not a whole number of bytes >= 0`);
   }
 }
 

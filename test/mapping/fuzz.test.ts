@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { afterAll, describe, expect, test } from "vitest";
-import { DeviceMappingError, EXCLUDE, parseDeviceMapping } from "../../src/mapping/index.js";
+import { autoMapDevices, DeviceMappingError, EXCLUDE, fitsVolume, formatDeviceMapping, parseDeviceMapping, resolveDeviceMapping } from "../../src/mapping/index.js";
 
 /** Whether a string holds a C0 control character or DEL (written without a regex on purpose). */
 const controlIn = (s: string): boolean => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
@@ -73,6 +73,31 @@ describe("parseDeviceMapping fuzz", () => {
     fc.assert(fc.property(fc.oneof(object, list), fc.constantFrom("", "ALL=", "ALL='"), (text, wrap) => check(wrap === "ALL='" ? `${wrap}${text}'` : `${wrap}${text}`)), {
       numRuns: 3000,
     });
+  });
+
+  test("values of any type, null-prototype objects and symbols included", () => {
+    const anything = fc.oneof(fc.anything({ withNullPrototype: true, withMap: true, withSet: true, withBigInt: true }), fc.constant(Symbol("x")), fc.constant(() => 1));
+    fc.assert(
+      fc.property(anything, (value) => {
+        if (typeof value === "string") return check(value);
+        expect(() => parseDeviceMapping(value as string)).toThrow(expect.objectContaining({ name: "DeviceMappingError", code: "INPUT_NOT_STRING" }));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test("the other functions refuse values of any type with a DeviceMappingError too", () => {
+    const odd = [Object.create(null), Symbol("x"), 10n, [], { toString: () => { throw new Error("boom"); } }];
+    for (const value of odd) {
+      expect(() => formatDeviceMapping(value, "csv")).toThrow(DeviceMappingError);
+      expect(() => formatDeviceMapping([{ recoveryInstanceDeviceName: value, failbackClientDeviceName: "b" }], "json")).toThrow(DeviceMappingError);
+      expect(() => formatDeviceMapping([{ recoveryInstanceDeviceName: "a", failbackClientDeviceName: "b" }], value)).toThrow(DeviceMappingError);
+      expect(() => resolveDeviceMapping([], { valueFormat: value, recoveryDisks: [], localDisks: [] })).toThrow(DeviceMappingError);
+      expect(() => resolveDeviceMapping([{ recoveryInstanceDeviceName: value, failbackClientDeviceName: "b" }], { valueFormat: "dev-name", recoveryDisks: [{ deviceName: "a", bytes: 1 }], localDisks: [] })).toThrow(DeviceMappingError);
+      expect(() => resolveDeviceMapping([], { valueFormat: "dev-name", recoveryDisks: [{ deviceName: value, bytes: 1 }], localDisks: [] })).toThrow(DeviceMappingError);
+      expect(() => fitsVolume(value, 1)).toThrow(DeviceMappingError);
+      expect(autoMapDevices([{ deviceName: "a", bytes: value }], [])).toBeNull();
+    }
   });
 
   test("the fuzzers reached the error codes", () => {
