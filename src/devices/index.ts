@@ -1,0 +1,3 @@
+/* Local disks and this machine's identity (docs/devices.md). */
+export { readInventory, type DiskInfo, type DiskKind, type InventoryOptions } from "./inventory.js";
+export { lowRamWarning, MIN_RAM_BYTES, normalizeUuid, readIdentity, uuidSpellings, type MachineIdentity } from "./identity.js";
