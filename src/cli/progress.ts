@@ -1,0 +1,161 @@
+/*
+ * Draws the engine's progress events; the engine itself draws nothing. Three forms:
+ * - a terminal: a bar per volume and a total, redrawn in place a few times a second;
+ * - not a terminal (a pipe, a serial console log): a plain line per volume every few seconds;
+ * - --json: a "progress" event per volume at most once a second (docs/events.md).
+ * Every other engine event (connected, reconnecting, verified, ...) is logged and, with --json,
+ * passed on as an event of its own.
+ */
+import type { ConsoleOut } from "./console.js";
+import { formatBytes, formatDuration, formatRate } from "./format.js";
+import type { Log } from "./log.js";
+
+interface VolumeProgress {
+  volume: string;
+  phase?: string;
+  totalBytes: number;
+  hashedBytes: number;
+  sentBytes: number;
+  skippedEqualBytes: number;
+  skippedZeroBytes: number;
+  bytesPerSecond: number;
+  etaSeconds?: number;
+  lagSeconds?: number;
+  backlogBytes?: number;
+}
+
+interface EngineEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface ProgressView {
+  onEvent(event: EngineEvent): void;
+  stop(): void;
+}
+
+const REDRAW_MS = 250;
+const PLAIN_EVERY_MS = 5_000;
+const JSON_EVERY_MS = 1_000;
+const BAR_WIDTH = 24;
+
+function bar(fraction: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * BAR_WIDTH);
+  return `[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`;
+}
+
+function fraction(p: VolumeProgress): number {
+  return p.totalBytes > 0 ? p.hashedBytes / p.totalBytes : 1;
+}
+
+export function describeVolume(p: VolumeProgress): string {
+  const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
+  const lag = p.lagSeconds !== undefined ? `  lag ${formatDuration(p.lagSeconds)}` : "";
+  const backlog = p.backlogBytes ? `  backlog ${formatBytes(p.backlogBytes)}` : "";
+  return (
+    `${p.phase ? `${p.phase} ` : ""}scanned ${formatBytes(p.hashedBytes)}/${formatBytes(p.totalBytes)} ${pct}  sent ${formatBytes(p.sentBytes)}  ` +
+    `equal ${formatBytes(p.skippedEqualBytes)}  zero ${formatBytes(p.skippedZeroBytes)}  ${formatRate(p.bytesPerSecond)}  ETA ${formatDuration(p.etaSeconds)}${lag}${backlog}`
+  );
+}
+
+function isProgress(event: EngineEvent): event is EngineEvent & VolumeProgress {
+  return event.type === "progress" && typeof event.volume === "string" && typeof event.totalBytes === "number";
+}
+
+export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now: () => number = Date.now): ProgressView {
+  const latest = new Map<string, VolumeProgress>();
+  const lastJson = new Map<string, number>();
+  const width = Math.max(...volumes.map((v) => v.length), 5);
+  let drawnLines = 0;
+  let lastPlain = 0;
+  let dirty = false;
+
+  const totals = (): VolumeProgress => {
+    const all = [...latest.values()];
+    const sum = (f: (p: VolumeProgress) => number) => all.reduce((a, p) => a + f(p), 0);
+    const rate = sum((p) => p.bytesPerSecond);
+    const remaining = sum((p) => p.totalBytes - p.hashedBytes);
+    return {
+      volume: "total",
+      totalBytes: sum((p) => p.totalBytes),
+      hashedBytes: sum((p) => p.hashedBytes),
+      sentBytes: sum((p) => p.sentBytes),
+      skippedEqualBytes: sum((p) => p.skippedEqualBytes),
+      skippedZeroBytes: sum((p) => p.skippedZeroBytes),
+      bytesPerSecond: rate,
+      etaSeconds: rate > 0 ? remaining / rate : undefined,
+    };
+  };
+
+  const draw = () => {
+    if (!dirty) return;
+    dirty = false;
+    const rows = [...latest.values(), ...(latest.size > 1 ? [totals()] : [])];
+    const columns = out.humanStream.columns ?? 120;
+    const lines = rows.map((p) => `${p.volume.padEnd(width)} ${bar(fraction(p))} ${describeVolume(p)}`.slice(0, Math.max(20, columns - 1)));
+    // Move up over the previous drawing and clear each line before writing it again.
+    let text = drawnLines > 0 ? `\x1b[${drawnLines}A` : "";
+    for (const line of lines) text += `\r\x1b[2K${line}\n`;
+    out.humanStream.write(text);
+    drawnLines = lines.length;
+  };
+
+  const timer = out.isTty && !out.json ? setInterval(draw, REDRAW_MS) : undefined;
+  timer?.unref();
+
+  return {
+    onEvent(event) {
+      if (isProgress(event)) {
+        latest.set(event.volume, event);
+        const t = now();
+        if (out.json) {
+          if (t - (lastJson.get(event.volume) ?? 0) >= JSON_EVERY_MS) {
+            lastJson.set(event.volume, t);
+            const { type: _type, ...fields } = event;
+            out.event("progress", fields);
+          }
+        } else if (out.isTty) {
+          dirty = true;
+        } else if (t - lastPlain >= PLAIN_EVERY_MS) {
+          lastPlain = t;
+          for (const p of latest.values()) out.say(`${p.volume}: ${describeVolume(p)}`);
+        }
+        if (t - lastPlain >= PLAIN_EVERY_MS && (out.isTty || out.json)) {
+          lastPlain = t;
+          log.info(`${event.volume}: ${describeVolume(event)}`);
+        }
+        return;
+      }
+      const { type, ...fields } = event;
+      log.info(`${type}: ${JSON.stringify(fields)}`);
+      out.event(type, fields);
+      if (!out.json && (type === "reconnecting" || type === "verified" || type === "connected")) {
+        if (out.isTty) draw();
+        drawnLines = 0;
+        out.say(describeEvent(event));
+      }
+    },
+    stop() {
+      if (timer) {
+        clearInterval(timer);
+        draw();
+      } else if (!out.json) {
+        for (const p of latest.values()) out.say(`${p.volume}: ${describeVolume(p)}`);
+        latest.clear();
+      }
+    },
+  };
+}
+
+function describeEvent(event: EngineEvent): string {
+  switch (event.type) {
+    case "connected":
+      return `Connected to the agent${typeof event.address === "string" ? ` at ${event.address}` : ""}.`;
+    case "reconnecting":
+      return `Connection lost (${String(event.reason ?? "unknown")}); reconnecting in ${Math.round(Number(event.delayMs ?? 0) / 1000)} s (attempt ${String(event.attempt ?? "?")}).`;
+    case "verified":
+      return `${String(event.volume)}: verified${Number(event.mismatchesRepaired ?? 0) > 0 ? `, ${String(event.mismatchesRepaired)} mismatching block(s) repaired` : ""}.`;
+    default:
+      return event.type;
+  }
+}

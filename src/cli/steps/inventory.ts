@@ -1,0 +1,52 @@
+/*
+ * Step 5: what this server has. The disks (with every reason one must not be written) and the
+ * identity used to recognise its own Recovery Instance. Disk-image files named in a dev-name
+ * mapping join the list as disks of their file's size: failing back into a VM image, as the demo
+ * and the tests do without root.
+ */
+import { stat } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { lowRamWarning, readIdentity, readInventory, type DiskInfo, type MachineIdentity } from "../../devices/index.js";
+import type { LocalDisk, MappingEntry } from "../../mapping/types.js";
+import { EXCLUDE } from "../../mapping/types.js";
+import type { Log } from "../log.js";
+import type { Settings } from "../settings.js";
+
+export interface Inventory {
+  disks: DiskInfo[];
+  identity: MachineIdentity;
+}
+
+export async function takeInventory(settings: Readonly<Settings>, log: Log, warn: (line: string) => void): Promise<Inventory> {
+  const [disks, identity] = await Promise.all([
+    readInventory({ root: settings.systemRoot, allowLoop: settings.allowLoop }),
+    readIdentity({ root: settings.systemRoot }),
+  ]);
+  const ramWarning = lowRamWarning(identity);
+  if (ramWarning) warn(ramWarning);
+  log.info(
+    `this server: ${identity.hostname} (${identity.fqdn}), SMBIOS UUID ${identity.smbiosUuid ?? "unknown"}, MACs ${identity.macs.join(" ") || "none"}, ` +
+      `RAM ${(identity.ramBytes / 2 ** 30).toFixed(1)} GiB`,
+  );
+  for (const d of disks) log.info(`local disk ${d.name}: ${d.bytes} bytes${d.refusal ? `, not a target: ${d.refusal}` : ""}`);
+  return { disks, identity };
+}
+
+/**
+ * Regular files named as local disks in a dev-name mapping become disks of the file's size. A name
+ * that is neither a known disk nor an existing regular file is left for the mapping library to
+ * report, so every problem is listed at once.
+ */
+export async function imageFileDisks(entries: MappingEntry[], known: LocalDisk[]): Promise<LocalDisk[]> {
+  const names = new Set(known.map((d) => d.name));
+  const files: LocalDisk[] = [];
+  for (const { failbackClientDeviceName: name } of entries) {
+    if (name === EXCLUDE || names.has(name) || name.startsWith("/dev/")) continue;
+    const path = isAbsolute(name) ? name : resolve(name);
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile()) continue;
+    names.add(name);
+    files.push({ name, bytes: info.size, byPath: [], byId: [], byUuid: [] });
+  }
+  return files;
+}
