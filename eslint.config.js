@@ -13,7 +13,7 @@ const nodeIo = ["fs", "node:fs", "fs/promises", "node:fs/promises", "net", "node
 const forbid = (folders, why) => folders.map((f) => ({ group: [`**/${f}/*`, `../${f}/*`, `../../src/${f}/*`], message: why }));
 
 export default tseslint.config(
-  { ignores: ["dist/", "dist-check/", "node_modules/", "coverage/", "iso-build/cache/"] },
+  { ignores: ["dist/", "dist-check/", "dist-bench/", "node_modules/", "coverage/", "iso-build/out/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
