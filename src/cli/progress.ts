@@ -109,7 +109,8 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
         latest.set(event.volume, event);
         const t = now();
         if (out.json) {
-          if (t - (lastJson.get(event.volume) ?? 0) >= JSON_EVERY_MS) {
+          const last = lastJson.get(event.volume);
+          if (last === undefined || t - last >= JSON_EVERY_MS) {
             lastJson.set(event.volume, t);
             const { type: _type, ...fields } = event;
             out.event("progress", fields);

@@ -1,0 +1,82 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createConsole } from "../../src/cli/console.js";
+import { createLog } from "../../src/cli/log.js";
+import { createProgress, describeVolume } from "../../src/cli/progress.js";
+
+const MiB = 2 ** 20;
+const progress = (volume: string, hashedBytes: number, t = 0) => ({
+  type: "progress", volume, phase: "copy", totalBytes: 100 * MiB, hashedBytes, sentBytes: hashedBytes / 2, skippedEqualBytes: hashedBytes / 4, skippedZeroBytes: hashedBytes / 4, bytesPerSecond: 10 * MiB, etaSeconds: (100 * MiB - hashedBytes) / (10 * MiB), t,
+});
+
+function setup(json: boolean, isTTY: boolean) {
+  const out: string[] = [];
+  const human: string[] = [];
+  const sink = (into: string[]) =>
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        into.push(chunk.toString());
+        done();
+      },
+    });
+  const stdout = Object.assign(sink(json ? out : human), { isTTY, columns: 200 });
+  const stderr = Object.assign(sink(human), { isTTY: false });
+  const log = createLog({ console: false, consoleWrite: () => undefined });
+  let now = 0;
+  const view = createProgress(createConsole({ json, stdout, stderr, redact: (s) => s }), log, ["/dev/xvda", "/dev/xvdb"], () => now);
+  return { view, out, human, tick: (ms: number) => (now += ms) };
+}
+
+describe("progress", () => {
+  it("describes a volume with scanned, sent, skipped, rate and ETA", () => {
+    expect(describeVolume(progress("/dev/xvda", 50 * MiB))).toBe(
+      "copy scanned 50.00 MiB/100.0 MiB  50.0%  sent 25.00 MiB  equal 12.50 MiB  zero 12.50 MiB  10.00 MiB/s  ETA 00:05",
+    );
+  });
+
+  it("with --json, emits at most one progress event a second per volume, and passes other events on", () => {
+    const { view, out, tick } = setup(true, false);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    view.onEvent(progress("/dev/xvda", 20 * MiB));
+    view.onEvent(progress("/dev/xvdb", 20 * MiB));
+    tick(1_000);
+    view.onEvent(progress("/dev/xvda", 30 * MiB));
+    view.onEvent({ type: "verified", volume: "/dev/xvda", mismatchesRepaired: 0 });
+    view.stop();
+    const events = out.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.map((e) => [e.type, e.volume, e.hashedBytes])).toEqual([
+      ["progress", "/dev/xvda", 10 * MiB],
+      ["progress", "/dev/xvdb", 20 * MiB],
+      ["progress", "/dev/xvda", 30 * MiB],
+      ["verified", "/dev/xvda", undefined],
+    ]);
+  });
+
+  it("not on a terminal, prints plain lines every few seconds, never escape codes", () => {
+    const { view, human, tick } = setup(false, false);
+    tick(10_000);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    view.onEvent(progress("/dev/xvda", 20 * MiB));
+    tick(5_000);
+    view.onEvent(progress("/dev/xvda", 30 * MiB));
+    view.stop();
+    const text = human.join("");
+    expect(text).not.toContain("\x1b");
+    expect(text.trim().split("\n").map((l) => l.slice(0, 40))).toEqual([
+      "/dev/xvda: copy scanned 10.00 MiB/100.0 M",
+      "/dev/xvda: copy scanned 30.00 MiB/100.0 M",
+      "/dev/xvda: copy scanned 30.00 MiB/100.0 M",
+    ]);
+  });
+
+  it("on a terminal, draws a bar per volume and a total", () => {
+    const { view, human } = setup(false, true);
+    view.onEvent(progress("/dev/xvda", 50 * MiB));
+    view.onEvent(progress("/dev/xvdb", 100 * MiB));
+    view.stop();
+    const text = human.join("");
+    expect(text).toContain("/dev/xvda [############------------]");
+    expect(text).toContain("/dev/xvdb [########################]");
+    expect(text).toMatch(/total {5}\[##################------\] scanned 150\.0 MiB\/200\.0 MiB/);
+  });
+});
