@@ -63,9 +63,9 @@ describe("progress", () => {
     const text = human.join("");
     expect(text).not.toContain("\x1b");
     expect(text.trim().split("\n").map((l) => l.slice(0, 40))).toEqual([
-      "/dev/xvda: copy scanned 10.00 MiB/100.0 M",
-      "/dev/xvda: copy scanned 30.00 MiB/100.0 M",
-      "/dev/xvda: copy scanned 30.00 MiB/100.0 M",
+      "/dev/xvda: copy scanned 10.00 MiB/100.0 ",
+      "/dev/xvda: copy scanned 30.00 MiB/100.0 ",
+      "/dev/xvda: copy scanned 30.00 MiB/100.0 ",
     ]);
   });
 
