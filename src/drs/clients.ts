@@ -1,0 +1,64 @@
+/*
+ * The DRS and STS clients, made once from the settings. Explicit keys win; without them the SDK's
+ * default provider chain (environment, profile, instance role) is used. A custom DRS endpoint may
+ * be a bare host name, as the DRS docs show VPC endpoints. STS follows AWS_ENDPOINT_URL_STS (and
+ * DRS AWS_ENDPOINT_URL_DRS), read here because SDK 3.523 does not read service-specific endpoint
+ * variables itself.
+ */
+import { DrsClient } from "@aws-sdk/client-drs";
+import { STSClient } from "@aws-sdk/client-sts";
+import { DrsError } from "./errors.js";
+
+export interface ClientOptions {
+  region: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DrsClients {
+  drs: DrsClient;
+  sts: STSClient;
+  region: string;
+  /** Where DRS and STS requests go, for messages (never contains a credential). */
+  drsEndpoint: string;
+  stsEndpoint: string;
+}
+
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
+
+export function isRegion(region: string): boolean {
+  return REGION.test(region);
+}
+
+/** A URL from an endpoint given with or without its scheme; DrsError INVALID_ENDPOINT otherwise. */
+export function normalizeEndpoint(endpoint: string): string {
+  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new DrsError("INVALID_ENDPOINT", "input", `--endpoint "${endpoint}" is not a host name or URL (e.g. vpce-0abc.drs.us-east-1.vpce.amazonaws.com)`);
+  }
+  if (!["http:", "https:"].includes(url.protocol) || url.username || url.password) {
+    throw new DrsError("INVALID_ENDPOINT", "input", `--endpoint "${endpoint}" must be an https:// (or http://) URL or a bare host name`);
+  }
+  return url.toString().replace(/\/$/, "");
+}
+
+export function createClients(options: ClientOptions): DrsClients {
+  if (!isRegion(options.region)) {
+    throw new DrsError("INVALID_REGION", "input", `"${options.region}" is not an AWS region name (e.g. us-east-1, eu-west-2, ap-south-1)`);
+  }
+  const env = options.env ?? process.env;
+  const drsEndpoint = options.endpoint ? normalizeEndpoint(options.endpoint) : env.AWS_ENDPOINT_URL_DRS || env.AWS_ENDPOINT_URL || undefined;
+  const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined;
+  const common = { region: options.region, credentials: options.credentials, maxAttempts: 3 };
+  return {
+    drs: new DrsClient({ ...common, ...(drsEndpoint ? { endpoint: normalizeEndpoint(drsEndpoint) } : {}) }),
+    sts: new STSClient({ ...common, ...(stsEndpoint ? { endpoint: normalizeEndpoint(stsEndpoint) } : {}) }),
+    region: options.region,
+    drsEndpoint: drsEndpoint ? normalizeEndpoint(drsEndpoint) : `https://drs.${options.region}.amazonaws.com`,
+    stsEndpoint: stsEndpoint ? normalizeEndpoint(stsEndpoint) : `https://sts.${options.region}.amazonaws.com`,
+  };
+}
