@@ -1,0 +1,160 @@
+/*
+ * The wire format, pure: Buffers in, Buffers out, no sockets. Each WebSocket binary message is one
+ * frame: a one-byte type, then fixed fields, then a payload. Every length is bounded and checked;
+ * a frame that is truncated, too long, of an unknown type or of another protocol version is
+ * refused with a coded error, never misread.
+ *
+ *   HELLO       0x01 magic "FBSYNC" version:u16 json     client -> agent: volumes, throttle, proof
+ *   READY       0x02 json                               agent -> client: volume sizes, proof
+ *   DIGESTS     0x03 vol:u8 batch:u32 first:u64 count:u16 count*32 bytes of sha256
+ *   DATA        0x04 vol:u8 leaf:u64 sha256:32 payload   one leaf that differs
+ *   ZERO        0x05 vol:u8 leaf:u64 count:u32           a run of leaves that are all zeros
+ *   BATCH_DONE  0x06 vol:u8 batch:u32                    every leaf of the batch was answered
+ *   ERROR       0x07 json {code, message}
+ */
+import { ReplicationError } from "./errors.js";
+
+export const MAGIC = Buffer.from("FBSYNC");
+export const VERSION = 1;
+export const LEAF_SIZE = 64 * 1024;
+export const MAX_BATCH_LEAVES = 1024;
+export const MAX_JSON = 64 * 1024;
+export const MAX_FRAME = 16 + 32 + LEAF_SIZE;
+
+export const enum Type {
+  Hello = 1,
+  Ready = 2,
+  Digests = 3,
+  Data = 4,
+  Zero = 5,
+  BatchDone = 6,
+  Error = 7,
+}
+
+export type Frame =
+  | { type: Type.Hello; version: number; body: Record<string, unknown> }
+  | { type: Type.Ready; body: Record<string, unknown> }
+  | { type: Type.Digests; volume: number; batch: number; first: number; digests: Buffer[] }
+  | { type: Type.Data; volume: number; leaf: number; sha256: Buffer; payload: Buffer }
+  | { type: Type.Zero; volume: number; leaf: number; count: number }
+  | { type: Type.BatchDone; volume: number; batch: number }
+  | { type: Type.Error; body: { code: string; message: string } };
+
+const bad = (code: string, message: string) => new ReplicationError(`PROTOCOL_${code}`, `protocol: ${message}`);
+
+function json(body: unknown): Buffer {
+  const text = Buffer.from(JSON.stringify(body));
+  if (text.length > MAX_JSON) throw bad("TOO_LARGE", `a ${text.length}-byte header exceeds ${MAX_JSON}`);
+  return text;
+}
+
+export function encode(frame: Frame): Buffer {
+  switch (frame.type) {
+    case Type.Hello: {
+      const head = Buffer.alloc(1 + MAGIC.length + 2);
+      head[0] = Type.Hello;
+      MAGIC.copy(head, 1);
+      head.writeUInt16BE(frame.version, 1 + MAGIC.length);
+      return Buffer.concat([head, json(frame.body)]);
+    }
+    case Type.Ready:
+    case Type.Error:
+      return Buffer.concat([Buffer.from([frame.type]), json(frame.body)]);
+    case Type.Digests: {
+      if (frame.digests.length > MAX_BATCH_LEAVES) throw bad("TOO_LARGE", `${frame.digests.length} digests in one batch`);
+      const head = Buffer.alloc(16);
+      head[0] = Type.Digests;
+      head[1] = frame.volume;
+      head.writeUInt32BE(frame.batch, 2);
+      head.writeBigUInt64BE(BigInt(frame.first), 6);
+      head.writeUInt16BE(frame.digests.length, 14);
+      return Buffer.concat([head, ...frame.digests]);
+    }
+    case Type.Data: {
+      if (frame.payload.length > LEAF_SIZE) throw bad("TOO_LARGE", `a ${frame.payload.length}-byte block`);
+      const head = Buffer.alloc(10);
+      head[0] = Type.Data;
+      head[1] = frame.volume;
+      head.writeBigUInt64BE(BigInt(frame.leaf), 2);
+      return Buffer.concat([head, frame.sha256, frame.payload]);
+    }
+    case Type.Zero: {
+      const b = Buffer.alloc(14);
+      b[0] = Type.Zero;
+      b[1] = frame.volume;
+      b.writeBigUInt64BE(BigInt(frame.leaf), 2);
+      b.writeUInt32BE(frame.count, 10);
+      return b;
+    }
+    case Type.BatchDone: {
+      const b = Buffer.alloc(6);
+      b[0] = Type.BatchDone;
+      b[1] = frame.volume;
+      b.writeUInt32BE(frame.batch, 2);
+      return b;
+    }
+  }
+}
+
+function need(buf: Buffer, length: number, what: string): void {
+  if (buf.length < length) throw bad("TRUNCATED", `a ${what} frame of ${buf.length} bytes is truncated`);
+}
+
+function parseJson(buf: Buffer, what: string): Record<string, unknown> {
+  if (buf.length > MAX_JSON) throw bad("TOO_LARGE", `a ${what} header of ${buf.length} bytes`);
+  try {
+    const value = JSON.parse(buf.toString("utf8")) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not an object");
+    return value as Record<string, unknown>;
+  } catch {
+    throw bad("MALFORMED", `the ${what} header is not a JSON object`);
+  }
+}
+
+const u64 = (buf: Buffer, at: number) => {
+  const v = buf.readBigUInt64BE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw bad("MALFORMED", "an offset beyond 2^53");
+  return Number(v);
+};
+
+export function decode(buf: Buffer): Frame {
+  if (buf.length > MAX_FRAME + MAX_JSON) throw bad("TOO_LARGE", `a frame of ${buf.length} bytes`);
+  need(buf, 1, "empty");
+  switch (buf[0]) {
+    case Type.Hello: {
+      need(buf, 1 + MAGIC.length + 2, "HELLO");
+      if (!buf.subarray(1, 1 + MAGIC.length).equals(MAGIC)) throw bad("NOT_FAILBACK", "the peer does not speak this protocol");
+      const version = buf.readUInt16BE(1 + MAGIC.length);
+      if (version !== VERSION) throw new ReplicationError("PROTOCOL_VERSION", `protocol: the peer speaks version ${version}, this side ${VERSION}: use the same release on both ends`);
+      return { type: Type.Hello, version, body: parseJson(buf.subarray(1 + MAGIC.length + 2), "HELLO") };
+    }
+    case Type.Ready:
+      return { type: Type.Ready, body: parseJson(buf.subarray(1), "READY") };
+    case Type.Error: {
+      const body = parseJson(buf.subarray(1), "ERROR");
+      return { type: Type.Error, body: { code: String(body.code ?? "PEER_ERROR"), message: String(body.message ?? "") } };
+    }
+    case Type.Digests: {
+      need(buf, 16, "DIGESTS");
+      const count = buf.readUInt16BE(14);
+      if (count > MAX_BATCH_LEAVES) throw bad("TOO_LARGE", `${count} digests in one batch`);
+      if (buf.length !== 16 + count * 32) throw bad("TRUNCATED", `a DIGESTS frame of ${buf.length} bytes for ${count} digests`);
+      const digests = Array.from({ length: count }, (_, i) => buf.subarray(16 + i * 32, 48 + i * 32));
+      return { type: Type.Digests, volume: buf[1]!, batch: buf.readUInt32BE(2), first: u64(buf, 6), digests };
+    }
+    case Type.Data: {
+      need(buf, 42, "DATA");
+      const payload = buf.subarray(42);
+      if (payload.length === 0 || payload.length > LEAF_SIZE) throw bad("MALFORMED", `a DATA block of ${payload.length} bytes`);
+      return { type: Type.Data, volume: buf[1]!, leaf: u64(buf, 2), sha256: buf.subarray(10, 42), payload };
+    }
+    case Type.Zero:
+      if (buf.length !== 14) throw bad("TRUNCATED", `a ZERO frame of ${buf.length} bytes`);
+      return { type: Type.Zero, volume: buf[1]!, leaf: u64(buf, 2), count: buf.readUInt32BE(10) };
+    case Type.BatchDone:
+      if (buf.length !== 6) throw bad("TRUNCATED", `a BATCH_DONE frame of ${buf.length} bytes`);
+      return { type: Type.BatchDone, volume: buf[1]!, batch: buf.readUInt32BE(2) };
+    default:
+      throw bad("UNKNOWN_TYPE", `unknown message type ${buf[0]}`);
+  }
+}

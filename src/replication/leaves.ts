@@ -1,0 +1,39 @@
+/* Leaf digests: sha256 of each LEAF_SIZE block; an all-zero block is known without hashing twice. */
+import { createHash } from "node:crypto";
+import { LEAF_SIZE } from "./codec.js";
+
+const ZERO_LEAF = Buffer.alloc(LEAF_SIZE);
+const zeroDigests = new Map<number, Buffer>();
+
+export function isZero(block: Buffer): boolean {
+  return block.equals(block.length === LEAF_SIZE ? ZERO_LEAF : ZERO_LEAF.subarray(0, block.length));
+}
+
+export function digest(block: Buffer): Buffer {
+  return createHash("sha256").update(block).digest();
+}
+
+/** The digest of `length` zero bytes (cached). */
+export function zeroDigest(length: number): Buffer {
+  let d = zeroDigests.get(length);
+  if (!d) {
+    d = digest(ZERO_LEAF.subarray(0, length));
+    zeroDigests.set(length, d);
+  }
+  return d;
+}
+
+/** Leaf length at index `leaf` of a region of `size` bytes. */
+export function leafLength(leaf: number, size: number): number {
+  return Math.min(LEAF_SIZE, size - leaf * LEAF_SIZE);
+}
+
+/** Digests of every leaf in a buffer read from leaf `first`. */
+export function digestsOf(chunk: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < chunk.length; at += LEAF_SIZE) {
+    const block = chunk.subarray(at, at + LEAF_SIZE);
+    out.push(isZero(block) ? zeroDigest(block.length) : digest(block));
+  }
+  return out;
+}
