@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { checkCredentials, createClients, publishFingerprint, readFingerprint } from "../drs/index.js";
 import { loadOrCreateIdentity, startAgent } from "../replication/index.js";
-import { parseAgentAddress } from "./settings.js";
 
 // The secret key may be on the command line: overwriting the title also overwrites what ps shows.
 process.title = "failback-agent";
@@ -54,13 +53,9 @@ function fail(message: string): never {
 
 async function main(): Promise<void> {
   const o = program.opts<Options>();
-  const listen = (() => {
-    try {
-      return parseAgentAddress(o.listen.replace(/^\[?::\]?(?=:|$)/, "[::]"));
-    } catch {
-      return fail(`--listen "${o.listen}" is not HOST:PORT`);
-    }
-  })();
+  // Port 0 asks the kernel for a free port (tests); the line printed below says which.
+  const match = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(o.listen);
+  const listen = match && Number(match[2]) <= 65535 ? { host: match[1] || "0.0.0.0", port: Number(match[2]) } : fail(`--listen "${o.listen}" is not HOST:PORT (e.g. 0.0.0.0:1500)`);
   if (o.volume.length === 0) fail("give at least one --volume DEVICE=PATH (e.g. --volume /dev/xvdb=/dev/nvme1n1)");
   const volumes = o.volume.map((spec) => {
     const at = spec.indexOf("=");

@@ -75,6 +75,7 @@ export function exitCodeFor(error: unknown): ExitCode {
           return EXIT.other;
       }
     case "ReplicationError":
+      if (code === "CANCELLED") return EXIT.cancelled;
       return REPLICATION_AGENT_CODES.has(code) ? EXIT.agent : EXIT.replication;
     case "DevicesError":
       return EXIT.other;

@@ -58,7 +58,6 @@ export async function replicateUntilDone(
       mode: options.once ? "once" : "continuous",
       finishSignal: finish.signal,
       signal: ctx.signal,
-      stateDir: options.stateDir,
       onEvent: (event) => progress.onEvent(event),
     });
     progress.stop();

@@ -1,0 +1,107 @@
+/*
+ * The interactive flow driven as a person would, in a real terminal (tmux): typing credentials,
+ * a wrong region asked again, choosing the instance by number (a wrong number first) and by id, a
+ * per-volume mapping with EXCLUDE, and the whole mapping as one ALL= line. Local disks are real
+ * loop devices (root), so the list of instances that fit is the real one.
+ */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256File } from "../../src/cli/demo/volumes.js";
+import { attachLoopMachine, canUseLoops, type LoopMachine } from "./loops.js";
+import { Terminal } from "./terminal.js";
+import { baseWorld, dist, FailbackWorld, MiB } from "./world.js";
+
+const hasTmux = (() => {
+  try {
+    execFileSync("tmux", ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () => {
+  let fw: FailbackWorld;
+  let machine: LoopMachine;
+  const terminals: Terminal[] = [];
+
+  beforeAll(async () => {
+    fw = await FailbackWorld.start(
+      baseWorld({
+        recoveryInstanceId: "i-0bbbbccccddddeeee",
+        sourceServerId: "s-0bbbbccccddddeeee",
+        others: [
+          { recoveryInstanceId: "i-0ccccddddeeeeffff", sourceServerId: "s-0ccccddddeeeeffff", hostname: "app-02", macAddress: "02:00:00:00:02:02", volumes: [{ deviceName: "/dev/xvda", bytes: 4 * MiB }] },
+          { recoveryInstanceId: "i-0ddddeeeeffff0000", sourceServerId: "s-0ddddeeeeffff0000", hostname: "big-03", macAddress: "02:00:00:00:03:03", volumes: [{ deviceName: "/dev/xvda", bytes: 64 * MiB }] },
+        ],
+      }),
+    );
+    machine = await attachLoopMachine([8 * MiB, 4 * MiB], "72");
+  });
+  afterAll(async () => {
+    await Promise.all(terminals.map((t) => t.close()));
+    await machine?.release();
+    await fw?.stop();
+  });
+
+  async function startClient(): Promise<Terminal> {
+    const env = Object.fromEntries(Object.entries(fw.env()).filter((e): e is [string, string] => e[1] !== undefined));
+    const t = await Terminal.start(
+      [process.execPath, dist("failback-client"), "--once", "--system-root", machine.root, "--allow-loop", "--agent-address", fw.agentAddress, "--state-dir", join(fw.dir, "tty-state")],
+      { ...env, TERM: "xterm" },
+    );
+    terminals.push(t);
+    await t.waitFor(/AWS access key id/);
+    await t.type(fw.world.accessKeyId);
+    await t.waitFor(/secret access key/);
+    await t.type(fw.world.secretAccessKey);
+    await t.waitFor(/session token/);
+    await t.type("");
+    await t.waitFor(/AWS region/);
+    await t.type("mars-north-1x");
+    await t.waitFor(/is not an AWS region name/);
+    await t.key("C-u");
+    await t.type("us-east-1");
+    await t.waitFor(/Custom DRS endpoint/);
+    await t.type(fw.emulator.address);
+    await t.waitFor(/Choose a Recovery Instance/);
+    return t;
+  }
+
+  it("by number, with a wrong number first, and a per-volume mapping with EXCLUDE", async () => {
+    const t = await startClient();
+    const screen = await t.screen();
+    // The 64 MiB instance does not fit 8 + 4 MiB of local disks, so it is not offered.
+    expect(screen).toContain("i-0bbbbccccddddeeee");
+    expect(screen).toContain("i-0ccccddddeeeeffff");
+    expect(screen).not.toContain("i-0ddddeeeeffff0000");
+    expect(screen).not.toContain(fw.world.secretAccessKey);
+    const number = screen.split("\n").find((l) => l.includes("i-0bbbbccccddddeeee"))?.match(/(\d+)\./)?.[1];
+    await t.type("9");
+    await t.waitFor(/Choose a number from 1 to 2/);
+    await t.key("C-u");
+    await t.type(number!);
+    await t.waitFor(/Local disk for \/dev\/xvda/);
+    await t.type("/dev/sdzz");
+    await t.waitFor(/sdzz/);
+    await t.key("C-u");
+    await t.type(machine.disks[0]!.device);
+    await t.waitFor(/Local disk for \/dev\/xvdb/);
+    await t.type("EXCLUDE");
+    const end = await t.waitFor(/\[exit \d+\]/, 60_000);
+    expect(end).toContain("[exit 0]");
+    expect(end).toContain("First pass written, verified and flushed");
+    expect(await sha256File(machine.disks[0]!.device)).toBe(await sha256File(fw.recoveryImages[0]!));
+  });
+
+  it("by full id, and the whole mapping as one ALL= line", async () => {
+    const t = await startClient();
+    await t.type("i-0bbbbccccddddeeee");
+    await t.waitFor(/Local disk for \/dev\/xvda/);
+    await t.type(`ALL="/dev/xvda=${machine.disks[0]!.device},/dev/xvdb=${machine.disks[1]!.device}"`);
+    const end = await t.waitFor(/\[exit \d+\]/, 60_000);
+    expect(end).toContain("[exit 0]");
+    for (const i of [0, 1]) expect(await sha256File(machine.disks[i]!.device)).toBe(await sha256File(fw.recoveryImages[i]!));
+  });
+});
