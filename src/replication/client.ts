@@ -362,6 +362,11 @@ async function replicateVolumes(options: ReplicateOptions, locals: LocalVolume[]
       summary.skippedEqualBytes = counts.reduce((a, c) => a + c.equal, 0);
       summary.skippedZeroBytes = counts.reduce((a, c) => a + c.zero, 0);
     }
+    // A pass that changed nothing was itself a full comparison of both sides' digests.
+    if (counts.every((c) => c.sent === 0 && c.zeroWritten === 0)) {
+      for (const l of locals) options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: summary.mismatchesRepaired });
+      return;
+    }
     for (let round = 0; ; round += 1) {
       const check = await pass("verify");
       const mismatches = check.map((c) => c.sent + c.zeroWritten);

@@ -5,8 +5,13 @@ import { LEAF_SIZE } from "./codec.js";
 const ZERO_LEAF = Buffer.alloc(LEAF_SIZE);
 const zeroDigests = new Map<number, Buffer>();
 
+/** True when every byte is zero; compares a leaf at a time, whatever the length. */
 export function isZero(block: Buffer): boolean {
-  return block.equals(block.length === LEAF_SIZE ? ZERO_LEAF : ZERO_LEAF.subarray(0, block.length));
+  for (let at = 0; at < block.length; at += LEAF_SIZE) {
+    const part = block.subarray(at, at + LEAF_SIZE);
+    if (!part.equals(part.length === LEAF_SIZE ? ZERO_LEAF : ZERO_LEAF.subarray(0, part.length))) return false;
+  }
+  return true;
 }
 
 export function digest(block: Buffer): Buffer {

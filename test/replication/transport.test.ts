@@ -1,0 +1,232 @@
+/*
+ * Agent and client over real TLS 1.3 + WebSocket on 127.0.0.1, with image files: results
+ * compared byte for byte and bytes on the wire counted; refusals before any data; a cut link.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadOrCreateIdentity, replicate, startAgent, type ReplicationSummary, type TlsIdentity } from "../../src/replication/index.js";
+
+const MiB = 2 ** 20;
+let dir: string;
+let agentId: TlsIdentity;
+let clientId: TlsIdentity;
+let otherId: TlsIdentity;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "replication-"));
+  [agentId, clientId, otherId] = await Promise.all([
+    loadOrCreateIdentity(join(dir, "agent"), "agent"),
+    loadOrCreateIdentity(join(dir, "client"), "client"),
+    loadOrCreateIdentity(join(dir, "other"), "other"),
+  ]);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+let counter = 0;
+/** An image of `mib` MiB: random data in the first half of each MiB, zeros in the rest. */
+async function image(mib: number, seed = "s"): Promise<string> {
+  const path = join(dir, `img-${counter++}.img`);
+  const buf = Buffer.alloc(mib * MiB);
+  for (let i = 0; i < mib; i += 1) randomFill(buf, i * MiB, MiB / 2, `${seed}${i}`);
+  await writeFile(path, buf);
+  return path;
+}
+function randomFill(buf: Buffer, at: number, length: number, seed: string) {
+  let block = createHash("sha512").update(seed).digest();
+  for (let o = 0; o < length; o += 64) {
+    block.copy(buf, at + o);
+    block = createHash("sha512").update(block).digest();
+  }
+}
+async function blank(bytes: number): Promise<string> {
+  const path = join(dir, `blank-${counter++}.img`);
+  await writeFile(path, "");
+  await truncate(path, bytes);
+  return path;
+}
+const sha = async (path: string, bytes?: number) => createHash("sha256").update((await readFile(path)).subarray(0, bytes)).digest("hex");
+
+async function withAgent<T>(paths: string[], run: (port: number) => Promise<T>, options: { authorize?: (fp: string) => boolean; pairingCode?: string } = {}): Promise<T> {
+  const agent = await startAgent({
+    host: "127.0.0.1",
+    port: 0,
+    volumes: paths.map((path, i) => ({ deviceName: `/dev/xvd${"abcdefgh"[i]}`, path })),
+    identity: agentId,
+    authorize: options.authorize ?? ((fp) => fp === clientId.fingerprint),
+    pairingCode: options.pairingCode,
+  });
+  try {
+    return await run(agent.port);
+  } finally {
+    await agent.close();
+  }
+}
+
+function sync(port: number, pairs: { local: string; localBytes: number; recoveryBytes: number }[], extra: Partial<Parameters<typeof replicate>[0]> = {}): Promise<ReplicationSummary> {
+  return replicate({
+    host: "127.0.0.1",
+    port,
+    identity: clientId,
+    agentFingerprint: agentId.fingerprint,
+    volumes: pairs.map((p, i) => ({ recoveryDevice: `/dev/xvd${"abcdefgh"[i]}`, localPath: p.local, localBytes: p.localBytes, recoveryBytes: p.recoveryBytes })),
+    mode: "once",
+    reconnect: { attempts: 3, baseDelayMs: 50 },
+    ...extra,
+  });
+}
+
+describe("replication over TLS on 127.0.0.1", () => {
+  it("blank target: ends identical, sending only the non-zero data", async () => {
+    const source = await image(8);
+    const target = await blank(8 * MiB);
+    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 8 * MiB, recoveryBytes: 8 * MiB }]));
+    expect(await sha(target)).toBe(await sha(source));
+    expect(summary.sentBytes).toBe(4 * MiB);
+    expect(summary.skippedZeroBytes).toBe(4 * MiB);
+  });
+
+  it("identical disks: digests on the wire stay below 0.1% of the volume", async () => {
+    const source = await image(16, "same");
+    const target = await image(16, "same");
+    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }]));
+    expect(summary.sentBytes).toBe(0);
+    expect(summary.wireBytes).toBeLessThan(0.001 * 16 * MiB);
+  });
+
+  it("1% of blocks changed: only those cross the wire", async () => {
+    const source = await image(16, "one");
+    const target = await image(16, "one");
+    const buf = await readFile(target);
+    for (let i = 0; i < 3; i += 1) randomBytes(64 * 1024).copy(buf, (i * 5 + 1) * MiB);
+    await writeFile(target, buf);
+    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }]));
+    expect(await sha(target)).toBe(await sha(source));
+    expect(summary.sentBytes).toBe(3 * 64 * 1024);
+    expect(summary.wireBytes).toBeLessThan(3 * 64 * 1024 * 1.05 + 0.002 * 16 * MiB);
+  });
+
+  it("grown target: the recovery volume lands at the start of a larger disk", async () => {
+    const source = await image(4, "grow");
+    const target = await blank(6 * MiB);
+    await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 6 * MiB, recoveryBytes: 4 * MiB }]));
+    expect(await sha(target, 4 * MiB)).toBe(await sha(source));
+  });
+
+  it("fractional tail: a zero tail beyond the local size is accepted, a non-zero one refused", async () => {
+    const source = await image(4, "frac");
+    await writeFile(source, Buffer.alloc(MiB), { flag: "a" }); // 5 MiB, last MiB zero
+    const target = await blank(4 * MiB);
+    await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 4 * MiB, recoveryBytes: 5 * MiB }]));
+    expect(await sha(target)).toBe(await sha(source, 4 * MiB));
+    await writeFile(source, Buffer.from("x"), { flag: "a" });
+    const second = await blank(4 * MiB);
+    await expect(withAgent([source], (port) => sync(port, [{ local: second, localBytes: 4 * MiB, recoveryBytes: 5 * MiB + 1 }]))).rejects.toMatchObject({ code: "TAIL_NOT_ZERO" });
+  });
+
+  it("several volumes at once", async () => {
+    const [a, b] = [await image(4, "a"), await image(2, "b")];
+    const [ta, tb] = [await blank(4 * MiB), await blank(2 * MiB)];
+    await withAgent([a, b], (port) => sync(port, [{ local: ta, localBytes: 4 * MiB, recoveryBytes: 4 * MiB }, { local: tb, localBytes: 2 * MiB, recoveryBytes: 2 * MiB }]));
+    expect([await sha(ta), await sha(tb)]).toEqual([await sha(a), await sha(b)]);
+  });
+
+  it("throttle: the data rate stays under the limit", async () => {
+    const source = await image(4, "slow");
+    const target = await blank(4 * MiB);
+    const started = Date.now();
+    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 4 * MiB, recoveryBytes: 4 * MiB }], { throttleMbps: 8 }));
+    const seconds = (Date.now() - started) / 1000;
+    expect((summary.sentBytes * 8) / 1e6 / seconds).toBeLessThan(8 * 1.1);
+  });
+
+  it("a link cut mid-pass resumes to an identical result without re-sending much", async () => {
+    const source = await image(16, "cut");
+    const target = await blank(16 * MiB);
+    await withAgent([source], async (agentPort) => {
+      // A proxy on 127.0.0.1 that cuts the first connection after 2 MiB have passed.
+      let cuts = 0;
+      const proxy: Server = createServer((inbound: Socket) => {
+        const outbound = netConnect(agentPort, "127.0.0.1");
+        let passed = 0;
+        const first = cuts === 0;
+        outbound.on("data", (d) => {
+          passed += d.length;
+          if (first && passed > 2 * MiB && cuts === 0) {
+            cuts += 1;
+            inbound.destroy();
+            outbound.destroy();
+            return;
+          }
+          inbound.write(d);
+        });
+        inbound.on("data", (d) => outbound.write(d));
+        inbound.on("error", () => outbound.destroy());
+        outbound.on("error", () => inbound.destroy());
+        inbound.on("close", () => outbound.destroy());
+        outbound.on("close", () => inbound.destroy());
+      });
+      await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+      const events: string[] = [];
+      try {
+        const port = (proxy.address() as { port: number }).port;
+        const summary = await sync(port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }], { onEvent: (e) => events.push(e.type) });
+        expect(cuts).toBe(1);
+        expect(events).toContain("reconnecting");
+        expect(summary.sentBytes).toBeLessThan(8 * MiB * 1.3);
+      } finally {
+        proxy.close();
+      }
+    });
+    expect(await sha(target)).toBe(await sha(source));
+  });
+});
+
+describe("security", () => {
+  it("a client that is not the paired one is refused before any data", async () => {
+    const target = await blank(MiB);
+    const source = await image(1, "sec");
+    await expect(withAgent([source], (port) => sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { identity: otherId }))).rejects.toMatchObject({ code: "PAIRING_REFUSED" });
+    expect((await readFile(target)).every((b) => b === 0)).toBe(true);
+  });
+
+  it("an impostor agent is refused before anything is sent", async () => {
+    const target = await blank(MiB);
+    await expect(withAgent([await image(1, "imp")], (port) => sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { agentFingerprint: otherId.fingerprint }))).rejects.toMatchObject({ code: "AGENT_IMPOSTOR" });
+    expect((await readFile(target)).every((b) => b === 0)).toBe(true);
+  });
+
+  it("manual pairing: the right code works, a wrong one is refused", async () => {
+    const source = await image(1, "code");
+    const target = await blank(MiB);
+    const code = "correct-horse-battery-staple-42";
+    await withAgent([source], (port) => sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { agentFingerprint: undefined, pairingCode: code }), { pairingCode: code });
+    expect(await sha(target)).toBe(await sha(source));
+    await expect(
+      withAgent([source], (port) => sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { agentFingerprint: undefined, pairingCode: "wrong-code" }), { pairingCode: code }),
+    ).rejects.toMatchObject({ code: "PAIRING_REFUSED" });
+  });
+
+  it("plain TCP gets nothing, and TLS 1.2 is refused", async () => {
+    await withAgent([await image(1, "tls")], async (port) => {
+      const plain = await new Promise<string>((resolve) => {
+        const s = netConnect(port, "127.0.0.1", () => s.write("GET /failback HTTP/1.1\r\nHost: x\r\n\r\n"));
+        let got = "";
+        s.on("data", (d) => (got += d.toString("latin1")));
+        s.on("close", () => resolve(got));
+        s.on("error", () => resolve(got));
+        setTimeout(() => s.destroy(), 2000);
+      });
+      expect(plain).not.toContain("HTTP/1.1 101");
+      const tls12 = await new Promise<string>((resolve) => {
+        const s = tlsConnect({ port, host: "127.0.0.1", maxVersion: "TLSv1.2", rejectUnauthorized: false, cert: clientId.certPem, key: clientId.keyPem }, () => resolve("connected"));
+        s.on("error", (e) => resolve(e.message));
+      });
+      expect(tls12).toMatch(/protocol version|alert/i);
+    });
+  });
+});
