@@ -62,7 +62,10 @@ export interface ReplicationSummary {
   sentBytes: number;
   skippedEqualBytes: number;
   skippedZeroBytes: number;
+  /** Message bytes both ways (frames, without TLS/WebSocket overhead), and each way. */
   wireBytes: number;
+  wireBytesIn: number;
+  wireBytesOut: number;
   mismatchesRepaired: number;
   passes: number;
 }
@@ -80,7 +83,8 @@ const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UN
 
 class Connection {
   readonly ws: WebSocket;
-  wireBytes = 0;
+  wireBytesIn = 0;
+  wireBytesOut = 0;
   private handler: ((frame: Frame) => void) | null = null;
   private closedWith: ReplicationError | null = null;
   private onClose: ((error: ReplicationError) => void)[] = [];
@@ -88,7 +92,7 @@ class Connection {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on("message", (data: Buffer) => {
-      this.wireBytes += data.length;
+      this.wireBytesIn += data.length;
       let frame: Frame;
       try {
         frame = decode(data);
@@ -123,7 +127,7 @@ class Connection {
 
   send(frame: Frame): Promise<void> {
     const data = encode(frame);
-    this.wireBytes += data.length;
+    this.wireBytesOut += data.length;
     return new Promise((resolve, reject) => this.ws.send(data, { binary: true }, (error) => (error ? reject(new ReplicationError("CONNECTION_LOST", `sending to the agent: ${error.message}`)) : resolve())));
   }
 
@@ -321,7 +325,12 @@ async function replicateVolumes(options: ReplicateOptions, locals: LocalVolume[]
   const attempts = options.reconnect?.attempts ?? 6;
   const baseDelayMs = options.reconnect?.baseDelayMs ?? 500;
   let connection: Connection | null = null;
-  const summary: ReplicationSummary = { totalBytes: locals.reduce((a, l) => a + l.size, 0), sentBytes: 0, skippedEqualBytes: 0, skippedZeroBytes: 0, wireBytes: 0, mismatchesRepaired: 0, passes: 0 };
+  const summary: ReplicationSummary = { totalBytes: locals.reduce((a, l) => a + l.size, 0), sentBytes: 0, skippedEqualBytes: 0, skippedZeroBytes: 0, wireBytes: 0, wireBytesIn: 0, wireBytesOut: 0, mismatchesRepaired: 0, passes: 0 };
+  const account = (c: Connection) => {
+    summary.wireBytesIn += c.wireBytesIn;
+    summary.wireBytesOut += c.wireBytesOut;
+    summary.wireBytes = summary.wireBytesIn + summary.wireBytesOut;
+  };
 
   // Runs one pass, reconnecting (and rerunning the pass) when the link drops.
   const pass = async (phase: Phase, lagSince?: number): Promise<PassCounts[]> => {
@@ -338,7 +347,7 @@ async function replicateVolumes(options: ReplicateOptions, locals: LocalVolume[]
       } catch (error) {
         const e = error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error });
         if (connection) {
-          summary.wireBytes += connection.wireBytes;
+          account(connection);
           connection.fail(e);
           connection = null;
         }
@@ -400,7 +409,7 @@ async function replicateVolumes(options: ReplicateOptions, locals: LocalVolume[]
   } finally {
     const open = connection as Connection | null;
     if (open) {
-      summary.wireBytes += open.wireBytes;
+      account(open);
       open.ws.close(1000);
     }
   }

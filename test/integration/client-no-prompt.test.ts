@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DrsClient, StartFailbackLaunchCommand } from "@aws-sdk/client-drs";
+import { DrsClient, StartFailbackLaunchCommand, StopFailbackCommand } from "@aws-sdk/client-drs";
 import { baseWorld, FailbackWorld, MiB } from "./world.js";
 
 let fw: FailbackWorld;
@@ -117,7 +117,9 @@ describe("secrets", () => {
     const [a] = await fw.blankImages("secret", [8 * MiB]);
     let cmdline = "";
     // Continuous replication keeps the client running long enough to read its process title;
-    // SIGINT then ends it cleanly.
+    // SIGINT then ends it cleanly. An earlier test launched the failback: start a fresh one.
+    const drs = new DrsClient({ region: fw.world.region, endpoint: fw.emulator.address, credentials: { accessKeyId: fw.world.accessKeyId, secretAccessKey: fw.world.secretAccessKey } });
+    await drs.send(new StopFailbackCommand({ recoveryInstanceID: fw.world.recoveryInstanceId }));
     const flags = fw.onceFlags(`/dev/xvda=${a},/dev/xvdb=EXCLUDE`, ["--log-console"]).filter((f) => f !== "--once");
     const run = await fw.runClient(flags, {
       stopAfterMs: 4_000,
