@@ -103,6 +103,16 @@ describe("src/drs against the emulator", () => {
     expect(own.reason).toMatch(reason);
   });
 
+  it("finds this server's own instance by SMBIOS UUID, in the kernel's or VMware's spelling", async () => {
+    const instances = await listRecoveryInstances(clients());
+    const target = { ...instances[0]!, sourceNetworkInterfaces: [], hostname: "other", fqdn: undefined, vmWareUuid: "44454C4C-4200-1035-8052-B4C04F4B4E32" };
+    for (const smbiosUuid of ["4c4c4544-0042-3510-8052-b4c04f4b4e32", "44454c4c-4200-1035-8052-b4c04f4b4e32"]) {
+      const own = findOwnInstance([target, ...instances.slice(1)], { macs: [], smbiosUuid, hostname: "nomatch", fqdn: "nomatch" });
+      expect(own.chosen?.id).toBe(target.id);
+      expect(own.reason).toMatch(/SMBIOS UUID/);
+    }
+  });
+
   it("leaves an ambiguous match to the person", async () => {
     const own = findOwnInstance(await listRecoveryInstances(clients()), { macs: ["02:00:00:00:07:01", "02:00:00:01:00:01"], smbiosUuid: null, hostname: "x", fqdn: "x" });
     expect(own.chosen).toBeUndefined();
