@@ -8,6 +8,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
+import { readInventory } from "../devices/index.js";
 import { checkCredentials, createClients, publishFingerprint, readFingerprint } from "../drs/index.js";
 import { loadOrCreateIdentity, startAgent } from "../replication/index.js";
 
@@ -18,7 +19,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 const program = new Command("failback-agent")
   .description("Serve this Recovery Instance's volumes to its paired failback client over TCP 1500 (TLS 1.3)")
   .option("--listen <host:port>", "where to listen", "0.0.0.0:1500")
-  .option("--volume <device=path>", "a volume to serve, by its DRS device name (repeatable)", collect, [])
+  .option("--volume <device=path>", "a volume to serve, by its DRS device name (repeatable; default: this machine's disks)", collect, [])
   .option("--state-dir <dir>", "where the agent keeps its key pair", "/var/lib/failback-agent")
   .option("--recovery-instance-id <id>", "this Recovery Instance (for control-plane pairing)")
   .option("--client-fingerprint <hex>", "manual pairing: the client certificate's sha256 fingerprint")
@@ -56,12 +57,17 @@ async function main(): Promise<void> {
   // Port 0 asks the kernel for a free port (tests); the line printed below says which.
   const match = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(o.listen);
   const listen = match && Number(match[2]) <= 65535 ? { host: match[1] || "0.0.0.0", port: Number(match[2]) } : fail(`--listen "${o.listen}" is not HOST:PORT (e.g. 0.0.0.0:1500)`);
-  if (o.volume.length === 0) fail("give at least one --volume DEVICE=PATH (e.g. --volume /dev/xvdb=/dev/nvme1n1)");
   const volumes = o.volume.map((spec) => {
     const at = spec.indexOf("=");
     if (at <= 0 || at === spec.length - 1) fail(`--volume "${spec}" is not DEVICE=PATH`);
     return { deviceName: spec.slice(0, at), path: spec.slice(at + 1) };
   });
+  if (volumes.length === 0) {
+    // Without --volume, the instance's own disks, by their kernel names; the agent only reads them.
+    const disks = (await readInventory({})).filter((d) => ["disk", "nvme", "xen", "virtio", "other"].includes(d.kind));
+    if (disks.length === 0) fail("no disks found to serve: give --volume DEVICE=PATH");
+    volumes.push(...disks.map((d) => ({ deviceName: d.name, path: d.name })));
+  }
   const identity = await loadOrCreateIdentity(join(o.stateDir, "identity"), `failback-agent ${hostname()}`);
   log(`agent certificate fingerprint ${identity.fingerprint}`);
 

@@ -112,4 +112,16 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await fd.close();
     expect(head.equals(await readFile(fw.recoveryImages[1]!))).toBe(true);
   });
+
+  it("Ctrl-C at a prompt exits cleanly, writing nothing", async () => {
+    const env = Object.fromEntries(Object.entries(fw.env()).filter((e): e is [string, string] => e[1] !== undefined));
+    const t = await Terminal.start([process.execPath, dist("failback-client"), "--system-root", machine.root, "--allow-loop", "--state-dir", join(fw.dir, "tty-state")], { ...env, TERM: "xterm" });
+    terminals.push(t);
+    await t.waitFor(/AWS access key id/);
+    await t.key("C-c");
+    const end = await t.waitFor(/\[exit \d+\]/);
+    expect(end).toContain("[exit 130]");
+    expect(end).toContain("failback-client: cancelled; nothing more was written");
+    expect(end).not.toMatch(/\n\s+at /);
+  });
 });
