@@ -13,7 +13,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { decode, encode, LEAF_SIZE, MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
-import { digest, isZero, leafLength, zeroDigest } from "./leaves.js";
+import { digest, digestsOf, groupDigest, isZero, leafLength, zeroDigest } from "./leaves.js";
 import { pairingProof } from "./pairing-code.js";
 import { Throttle } from "./throttle.js";
 import { openVolume, type Volume } from "./volume-file.js";
@@ -52,6 +52,17 @@ async function checkTailZero(volume: Volume, from: number, deviceName: string): 
       );
     }
   }
+}
+
+/** A batch whose group digest matches is done at once; otherwise the agent asks for its leaves. */
+async function answerGroup(ws: WebSocket, session: Session, frame: Extract<Frame, { type: Type.Group }>): Promise<void> {
+  const entry = session.volumes[frame.volume];
+  if (!entry) throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: no volume ${frame.volume}`);
+  const start = frame.first * LEAF_SIZE;
+  const length = Math.min(frame.count * LEAF_SIZE, entry.size - start);
+  if (start < 0 || length <= 0) throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: leaves ${frame.first}+${frame.count} are beyond ${entry.deviceName}`);
+  const mine = groupDigest(digestsOf(await entry.volume.read(start, length)));
+  await send(ws, mine.equals(frame.digest) ? { type: Type.BatchDone, volume: frame.volume, batch: frame.batch } : { type: Type.NeedLeaves, volume: frame.volume, batch: frame.batch });
 }
 
 async function answerBatch(ws: WebSocket, session: Session, frame: Extract<Frame, { type: Type.Digests }>, stats: { sent: number }): Promise<void> {
@@ -158,8 +169,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
           await send(ws, { type: Type.Ready, body: { version: VERSION, volumes: sizes, proof } });
           return;
         }
-        if (frame.type !== Type.Digests) throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: unexpected message ${frame.type}`);
-        await answerBatch(ws, session, frame, stats);
+        if (frame.type === Type.Group) await answerGroup(ws, session, frame);
+        else if (frame.type === Type.Digests) await answerBatch(ws, session, frame, stats);
+        else throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: unexpected message ${frame.type}`);
       }).catch(fail);
     });
     ws.on("close", () => {

@@ -12,7 +12,7 @@ import type { TLSSocket } from "node:tls";
 import { decode, encode, LEAF_SIZE, MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
-import { digest, digestsOf, zeroDigest } from "./leaves.js";
+import { digest, digestsOf, groupDigest, zeroDigest } from "./leaves.js";
 import { pairingProof } from "./pairing-code.js";
 import { openVolume, type Volume } from "./volume-file.js";
 
@@ -204,7 +204,7 @@ async function runPass(connection: Connection, locals: LocalVolume[], phase: Pha
     writes: Promise.resolve(),
     /** Leaves the agent answered (DATA or ZERO) in the batches in flight. */
     answered: new Set<number>(),
-    pending: new Map<number, () => void>(),
+    pending: new Map<number, { first: number; digests: Buffer[]; resolve: () => void }>(),
   }));
 
   const emit = (i: number) => {
@@ -228,7 +228,7 @@ async function runPass(connection: Connection, locals: LocalVolume[], phase: Pha
   };
 
   connection.setHandler((frame) => {
-    if (frame.type !== Type.Data && frame.type !== Type.Zero && frame.type !== Type.BatchDone) return;
+    if (frame.type !== Type.Data && frame.type !== Type.Zero && frame.type !== Type.BatchDone && frame.type !== Type.NeedLeaves) return;
     const v = perVolume[frame.volume];
     const local = locals[frame.volume];
     if (!v || !local) return connection.fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: no volume ${frame.volume}`));
@@ -254,10 +254,14 @@ async function runPass(connection: Connection, locals: LocalVolume[], phase: Pha
       }
       return;
     }
-    const resolve = v.pending.get(frame.batch);
-    if (!resolve) return connection.fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: unknown batch ${frame.batch}`));
+    const batch = v.pending.get(frame.batch);
+    if (!batch) return connection.fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: unknown batch ${frame.batch}`));
+    if (frame.type === Type.NeedLeaves) {
+      connection.send({ type: Type.Digests, volume: frame.volume, batch: frame.batch, first: batch.first, digests: batch.digests }).catch((error: unknown) => connection.fail(error as ReplicationError));
+      return;
+    }
     v.pending.delete(frame.batch);
-    resolve();
+    batch.resolve();
   });
 
   const volumePass = async (i: number): Promise<PassCounts> => {
@@ -272,7 +276,7 @@ async function runPass(connection: Connection, locals: LocalVolume[], phase: Pha
       const chunk = await local.volume.read(first * LEAF_SIZE, Math.min(count * LEAF_SIZE, local.size - first * LEAF_SIZE));
       const digests = digestsOf(chunk);
       const id = batchNo++;
-      const done = new Promise<void>((resolve) => v.pending.set(id, resolve));
+      const done = new Promise<void>((resolve) => v.pending.set(id, { first, digests, resolve }));
       inFlight.push(
         done.then(() => {
           // Leaves the agent did not answer were equal; the all-zero ones count as zero.
@@ -284,7 +288,7 @@ async function runPass(connection: Connection, locals: LocalVolume[], phase: Pha
           emit(i);
         }),
       );
-      await connection.send({ type: Type.Digests, volume: i, batch: id, first, digests });
+      await connection.send({ type: Type.Group, volume: i, batch: id, first, count: digests.length, digest: groupDigest(digests) });
       if (inFlight.length >= window) await Promise.race([inFlight.shift()!, connection.closed()]);
     }
     await Promise.race([Promise.all(inFlight), connection.closed()]);

@@ -11,6 +11,11 @@
  *   ZERO        0x05 vol:u8 leaf:u64 count:u32           a run of leaves that are all zeros
  *   BATCH_DONE  0x06 vol:u8 batch:u32                    every leaf of the batch was answered
  *   ERROR       0x07 json {code, message}
+ *   GROUP       0x08 vol:u8 batch:u32 first:u64 count:u16 sha256 of the batch's leaf digests
+ *   NEED_LEAVES 0x09 vol:u8 batch:u32                    agent -> client: this batch differs
+ *
+ * Digests are hierarchical: a batch's GROUP digest goes first; only when the agent's differs does
+ * it ask for the batch's leaf DIGESTS. Identical disks cost 32 bytes per batch on the wire.
  */
 import { ReplicationError } from "./errors.js";
 
@@ -29,6 +34,8 @@ export const enum Type {
   Zero = 5,
   BatchDone = 6,
   Error = 7,
+  Group = 8,
+  NeedLeaves = 9,
 }
 
 export type Frame =
@@ -38,7 +45,9 @@ export type Frame =
   | { type: Type.Data; volume: number; leaf: number; sha256: Buffer; payload: Buffer }
   | { type: Type.Zero; volume: number; leaf: number; count: number }
   | { type: Type.BatchDone; volume: number; batch: number }
-  | { type: Type.Error; body: { code: string; message: string } };
+  | { type: Type.Error; body: { code: string; message: string } }
+  | { type: Type.Group; volume: number; batch: number; first: number; count: number; digest: Buffer }
+  | { type: Type.NeedLeaves; volume: number; batch: number };
 
 const bad = (code: string, message: string) => new ReplicationError(`PROTOCOL_${code}`, `protocol: ${message}`);
 
@@ -86,9 +95,20 @@ export function encode(frame: Frame): Buffer {
       b.writeUInt32BE(frame.count, 10);
       return b;
     }
-    case Type.BatchDone: {
+    case Type.Group: {
+      if (frame.count > MAX_BATCH_LEAVES || frame.digest.length !== 32) throw bad("TOO_LARGE", `a group of ${frame.count} leaves`);
+      const head = Buffer.alloc(16);
+      head[0] = Type.Group;
+      head[1] = frame.volume;
+      head.writeUInt32BE(frame.batch, 2);
+      head.writeBigUInt64BE(BigInt(frame.first), 6);
+      head.writeUInt16BE(frame.count, 14);
+      return Buffer.concat([head, frame.digest]);
+    }
+    case Type.BatchDone:
+    case Type.NeedLeaves: {
       const b = Buffer.alloc(6);
-      b[0] = Type.BatchDone;
+      b[0] = frame.type;
       b[1] = frame.volume;
       b.writeUInt32BE(frame.batch, 2);
       return b;
@@ -152,8 +172,15 @@ export function decode(buf: Buffer): Frame {
       if (buf.length !== 14) throw bad("TRUNCATED", `a ZERO frame of ${buf.length} bytes`);
       return { type: Type.Zero, volume: buf[1]!, leaf: u64(buf, 2), count: buf.readUInt32BE(10) };
     case Type.BatchDone:
-      if (buf.length !== 6) throw bad("TRUNCATED", `a BATCH_DONE frame of ${buf.length} bytes`);
-      return { type: Type.BatchDone, volume: buf[1]!, batch: buf.readUInt32BE(2) };
+    case Type.NeedLeaves:
+      if (buf.length !== 6) throw bad("TRUNCATED", `a ${buf[0] === Type.BatchDone ? "BATCH_DONE" : "NEED_LEAVES"} frame of ${buf.length} bytes`);
+      return { type: buf[0] === Type.BatchDone ? Type.BatchDone : Type.NeedLeaves, volume: buf[1]!, batch: buf.readUInt32BE(2) };
+    case Type.Group: {
+      if (buf.length !== 48) throw bad("TRUNCATED", `a GROUP frame of ${buf.length} bytes`);
+      const count = buf.readUInt16BE(14);
+      if (count > MAX_BATCH_LEAVES) throw bad("TOO_LARGE", `a group of ${count} leaves`);
+      return { type: Type.Group, volume: buf[1]!, batch: buf.readUInt32BE(2), first: u64(buf, 6), count, digest: buf.subarray(16, 48) };
+    }
     default:
       throw bad("UNKNOWN_TYPE", `unknown message type ${buf[0]}`);
   }

@@ -42,3 +42,10 @@ export function digestsOf(chunk: Buffer): Buffer[] {
   }
   return out;
 }
+
+/** The digest of a batch: sha256 over its leaf digests, in order. */
+export function groupDigest(digests: Buffer[]): Buffer {
+  const hash = createHash("sha256");
+  for (const d of digests) hash.update(d);
+  return hash.digest();
+}

@@ -12,6 +12,8 @@ const frames: [string, Frame][] = [
   ["ZERO", { type: Type.Zero, volume: 0, leaf: 5, count: 1000 }],
   ["BATCH_DONE", { type: Type.BatchDone, volume: 3, batch: 4 }],
   ["ERROR", { type: Type.Error, body: { code: "TAIL_NOT_ZERO", message: "m" } }],
+  ["GROUP", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, digest: sha }],
+  ["NEED_LEAVES", { type: Type.NeedLeaves, volume: 1, batch: 9 }],
 ];
 
 function refusal(buf: Buffer): string {
