@@ -103,7 +103,14 @@ async function main(): Promise<number> {
     const logFile = join(dir, "client.log");
     const mapping = `/dev/xvda=${localA},/dev/xvdb=${localB}`;
     const clientArgs = interactive
-      ? ["--log-file", logFile, "--state-dir", join(dir, "client-state"), ...(agentPort === 1500 ? [] : ["--agent-address", `127.0.0.1:${agentPort}`])]
+      ? [
+          // This machine is not the demo's source server and its own disks are not images, so
+          // the instance is named; everything else is asked.
+          "--recovery-instance-id", world.recoveryInstanceId,
+          "--log-file", logFile,
+          "--state-dir", join(dir, "client-state"),
+          ...(agentPort === 1500 ? [] : ["--agent-address", `127.0.0.1:${agentPort}`]),
+        ]
       : [
           "--no-prompt",
           ...credentialFlags,
@@ -118,7 +125,7 @@ async function main(): Promise<number> {
       process.stdout.write(
         `  Answer the prompts with:\n    access key id:   ${world.accessKeyId}\n    secret key:      ${world.secretAccessKey}\n` +
           `    session token:   (Enter)\n    region:          ${world.region}\n    endpoint:        ${emulator.address}\n` +
-          `    instance:        1\n    mapping:         ${localA}  then  ${localB}\n`,
+          `    local disk for /dev/xvda: ${localA}\n    local disk for /dev/xvdb: ${localB}\n`,
       );
     }
     const client = spawn(process.execPath, [programPath("failback-client"), ...clientArgs], { env: { ...env, FAILBACK_POLL_SECONDS: "1" }, stdio: "inherit" });
