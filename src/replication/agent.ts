@@ -206,16 +206,26 @@ async function openSession(body: Record<string, unknown>, socket: TLSSocket, opt
   }
   const wanted = Array.isArray(body.volumes) ? (body.volumes as { device?: unknown; localBytes?: unknown }[]) : [];
   const volumes: Session["volumes"] = [];
+  try {
+    await openVolumes(wanted, volumes, options);
+  } catch (error) {
+    // The session never starts: close what it opened.
+    await Promise.all(volumes.map((v) => v.volume.close()));
+    throw error;
+  }
+  const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
+  log(`${who}: session for ${volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}`);
+  return { volumes, throttle: new Throttle(mbps) };
+}
+
+async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[], volumes: Session["volumes"], options: AgentOptions): Promise<void> {
   for (const w of wanted) {
     const served = options.volumes.find((v) => v.deviceName === w.device);
     if (!served || typeof w.localBytes !== "number" || w.localBytes <= 0) {
       throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${options.volumes.map((v) => v.deviceName).join(", ")})`);
     }
     const volume = await openVolume(served.path, "read", "agent");
-    if (w.localBytes < volume.size) await checkTailZero(volume, w.localBytes, served.deviceName);
     volumes.push({ volume, size: Math.min(volume.size, w.localBytes), deviceName: served.deviceName });
+    if (w.localBytes < volume.size) await checkTailZero(volume, w.localBytes, served.deviceName);
   }
-  const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
-  log(`${who}: session for ${volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}`);
-  return { volumes, throttle: new Throttle(mbps) };
 }
