@@ -6,23 +6,13 @@
  * Every other engine event (connected, reconnecting, verified, ...) is logged and, with --json,
  * passed on as an event of its own.
  */
+import type { ReplicationEvent } from "../replication/index.js";
 import type { ConsoleOut } from "./console.js";
 import { formatBytes, formatDuration, formatRate } from "./format.js";
 import type { Log } from "./log.js";
 
-interface VolumeProgress {
-  volume: string;
-  phase?: string;
-  totalBytes: number;
-  hashedBytes: number;
-  sentBytes: number;
-  skippedEqualBytes: number;
-  skippedZeroBytes: number;
-  bytesPerSecond: number;
-  etaSeconds?: number;
-  lagSeconds?: number;
-  backlogBytes?: number;
-}
+/** A volume's progress as the engine reports it; the total row has no phase of its own. */
+type VolumeProgress = Omit<Extract<ReplicationEvent, { type: "progress" }>, "type" | "phase"> & { phase?: string; backlogBytes?: number };
 
 interface EngineEvent {
   type: string;
