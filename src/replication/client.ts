@@ -295,6 +295,7 @@ async function runPass(
       const count = Math.min(batchLeaves, leaves - first);
       const chunk = await local.volume.read(first * LEAF_SIZE, Math.min(count * LEAF_SIZE, local.size - first * LEAF_SIZE));
       const digests = digestsOf(chunk);
+      const readBytes = chunk.length;
       const id = batchNo++;
       const done = new Promise<void>((resolve) => v.pending.set(id, { first, digests, resolve }));
       inFlight.push(
@@ -304,7 +305,7 @@ async function runPass(
             const len = Math.min(LEAF_SIZE, local.size - (first + k) * LEAF_SIZE);
             if (!v.answered.delete(first + k) && digests[k]!.equals(zeroDigest(len))) v.counts.zero += len;
           }
-          v.hashed += chunk.length;
+          v.hashed += readBytes;
           emit(i);
         }),
       );
