@@ -15,6 +15,7 @@ import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { digest, digestsOf, groupDigest, zeroDigest } from "./leaves.js";
 import { pairingProof } from "./pairing-code.js";
 import { openVolume, type Volume } from "./volume-file.js";
+import { setTimeout as delay } from "node:timers/promises";
 
 export type Phase = "copy" | "verify" | "continuous";
 
@@ -324,14 +325,8 @@ async function runPass(
   return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+/** Waits `ms`, or less when `signal` aborts (an abort ends the wait, it is not an error here). */
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export async function replicate(options: ReplicateOptions): Promise<ReplicationSummary> {
   const locals: LocalVolume[] = [];

@@ -10,6 +10,7 @@ import { loadOrCreateIdentity } from "../../replication/index.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import type { Log } from "../log.js";
 import type { Connection } from "./connect.js";
+import { setTimeout as delay } from "node:timers/promises";
 
 export type Identity = Awaited<ReturnType<typeof loadOrCreateIdentity>>;
 
@@ -19,14 +20,8 @@ export interface Pairing {
   pairingCode?: string;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+/** Waits `ms`, or less when `signal` aborts (an abort ends the wait, it is not an error here). */
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
 
 export async function pair(
   connection: Connection | null,
