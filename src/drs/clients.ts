@@ -2,8 +2,8 @@
  * The DRS and STS clients, made once from the settings. Explicit keys win; without them the SDK's
  * default provider chain (environment, profile, instance role) is used. A custom DRS endpoint may
  * be a bare host name, as the DRS docs show VPC endpoints. STS follows AWS_ENDPOINT_URL_STS (and
- * DRS AWS_ENDPOINT_URL_DRS), read here because SDK 3.523 does not read service-specific endpoint
- * variables itself.
+ * DRS AWS_ENDPOINT_URL_DRS, both AWS_ENDPOINT_URL). The SDK reads these too when no endpoint is
+ * set, but they are read here so the endpoint is decided in one place and named in messages.
  */
 import { DrsClient } from "@aws-sdk/client-drs";
 import { STSClient } from "@aws-sdk/client-sts";

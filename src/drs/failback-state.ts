@@ -4,6 +4,7 @@
  * FAILBACK_LAUNCH_STATE_NOT_AVAILABLE while the launch runs and to FAILBACK_COMPLETED after;
  * either means the client must make its final sync now.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { DescribeRecoveryInstancesCommand } from "@aws-sdk/client-drs";
 import type { DrsClients } from "./clients.js";
 import { translateAwsError } from "./errors.js";
@@ -38,12 +39,7 @@ export async function waitForFailbackLaunch(
       options.onState?.(state);
     }
     if (state && LAUNCHED_STATES.has(state)) return state;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, options.intervalMs);
-      options.signal?.addEventListener("abort", () => {
-        clearTimeout(timer);
-        reject(options.signal?.reason);
-      }, { once: true });
-    });
+    // Rejects with the abort reason when the signal aborts; registers no listener that outlives the wait.
+    await delay(options.intervalMs, undefined, { signal: options.signal });
   }
 }

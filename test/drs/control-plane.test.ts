@@ -172,6 +172,28 @@ describe("src/drs against the emulator", () => {
     expect(createClients({ region: "ap-south-1", endpoint: "vpce-0abc.drs.ap-south-1.vpce.amazonaws.com", env: {} }).drsEndpoint).toBe("https://vpce-0abc.drs.ap-south-1.vpce.amazonaws.com");
   });
 
+  it("waiting for the launch leaves no abort listener behind per poll (listener leak)", async () => {
+    const c = clients();
+    const stop = new AbortController();
+    let listeners = 0;
+    const signal = stop.signal;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      listeners += 1;
+      add(...args);
+    }) as typeof add;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      listeners -= 1;
+      remove(...args);
+    }) as typeof remove;
+    const waiting = waitForFailbackLaunch(c, "i-0a000000000000001", { intervalMs: 20, signal }).catch(() => "aborted");
+    await new Promise((r) => setTimeout(r, 400));
+    expect(listeners).toBeLessThanOrEqual(1);
+    stop.abort();
+    expect(await waiting).toBe("aborted");
+  });
+
   it("sees the failback launch through the states", async () => {
     const c = clients();
     const seen: string[] = [];
