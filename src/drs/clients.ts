@@ -8,6 +8,7 @@
 import { DrsClient } from "@aws-sdk/client-drs";
 import { STSClient } from "@aws-sdk/client-sts";
 import { DrsError } from "./errors.js";
+import { proxyFromEnv, proxyOptions } from "./proxy.js";
 
 export interface ClientOptions {
   region: string;
@@ -20,7 +21,7 @@ export interface DrsClients {
   drs: DrsClient;
   sts: STSClient;
   region: string;
-  /** Where DRS and STS requests go, for messages (never contains a credential). */
+  /** Where DRS and STS requests go, and through which proxy, for messages (never a credential). */
   drsEndpoint: string;
   stsEndpoint: string;
 }
@@ -54,11 +55,17 @@ export function createClients(options: ClientOptions): DrsClients {
   const drsEndpoint = options.endpoint ? normalizeEndpoint(options.endpoint) : env.AWS_ENDPOINT_URL_DRS || env.AWS_ENDPOINT_URL || undefined;
   const stsEndpoint = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL || undefined;
   const common = { region: options.region, credentials: options.credentials, maxAttempts: 3 };
+  const drsUrl = drsEndpoint ? normalizeEndpoint(drsEndpoint) : `https://drs.${options.region}.amazonaws.com`;
+  const stsUrl = stsEndpoint ? normalizeEndpoint(stsEndpoint) : `https://sts.${options.region}.amazonaws.com`;
+  const proxy = proxyFromEnv(env);
+  const drsProxy = proxyOptions(drsUrl, proxy, env);
+  const stsProxy = proxyOptions(stsUrl, proxy, env);
+  const through = (proxied: object) => (proxy && "requestHandler" in proxied ? ` (through the proxy ${proxy.shown})` : "");
   return {
-    drs: new DrsClient({ ...common, ...(drsEndpoint ? { endpoint: normalizeEndpoint(drsEndpoint) } : {}) }),
-    sts: new STSClient({ ...common, ...(stsEndpoint ? { endpoint: normalizeEndpoint(stsEndpoint) } : {}) }),
+    drs: new DrsClient({ ...common, ...drsProxy, ...(drsEndpoint ? { endpoint: drsUrl } : {}) }),
+    sts: new STSClient({ ...common, ...stsProxy, ...(stsEndpoint ? { endpoint: stsUrl } : {}) }),
     region: options.region,
-    drsEndpoint: drsEndpoint ? normalizeEndpoint(drsEndpoint) : `https://drs.${options.region}.amazonaws.com`,
-    stsEndpoint: stsEndpoint ? normalizeEndpoint(stsEndpoint) : `https://sts.${options.region}.amazonaws.com`,
+    drsEndpoint: drsUrl + through(drsProxy),
+    stsEndpoint: stsUrl + through(stsProxy),
   };
 }

@@ -1,0 +1,48 @@
+/*
+ * The HTTPS proxy that DRS and STS requests go through: HTTPS_PROXY (or https_proxy), except for
+ * the hosts NO_PROXY names. Only the control plane uses it; the agent's data connection on TCP 1500
+ * is direct. The proxy URL may carry a user and password, so it is only ever shown without them.
+ */
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { HttpsProxyAgent } from "https-proxy-agent";
+import { DrsError } from "./errors.js";
+
+export interface Proxy {
+  url: URL;
+  /** The proxy as messages show it: scheme, host and port, no credentials. */
+  shown: string;
+}
+
+export function proxyFromEnv(env: NodeJS.ProcessEnv): Proxy | undefined {
+  const text = env.HTTPS_PROXY || env.https_proxy;
+  if (!text) return undefined;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    url = new URL("invalid:");
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) {
+    const shown = text.replace(/\/\/[^@/]*@/, "//");
+    throw new DrsError("INVALID_PROXY", "input", `HTTPS_PROXY "${shown}" is not a proxy URL (e.g. http://proxy.example.com:3128)`);
+  }
+  return { url, shown: `${url.protocol}//${url.host}` };
+}
+
+/** Whether NO_PROXY exempts the endpoint's host: "*", a host name, or a domain suffix. */
+export function bypassesProxy(endpoint: string, env: NodeJS.ProcessEnv): boolean {
+  const host = new URL(endpoint).hostname.toLowerCase();
+  const entries = (env.NO_PROXY || env.no_proxy || "").split(/[\s,]+/).filter(Boolean);
+  return entries.some((entry) => {
+    const name = entry.toLowerCase().replace(/:\d+$/, "").replace(/^\*?\./, "");
+    return entry === "*" || host === name || host.endsWith(`.${name}`);
+  });
+}
+
+/** SDK client options sending requests to the endpoint through the proxy, or none. */
+export function proxyOptions(endpoint: string, proxy: Proxy | undefined, env: NodeJS.ProcessEnv): { requestHandler?: NodeHttpHandler } {
+  if (!proxy || bypassesProxy(endpoint, env)) return {};
+  // A CONNECT tunnel serves plain-HTTP endpoints (a test emulator) as well as HTTPS ones.
+  const agent = new HttpsProxyAgent(proxy.url, { keepAlive: true });
+  return { requestHandler: new NodeHttpHandler({ httpAgent: agent, httpsAgent: agent }) };
+}

@@ -1,0 +1,102 @@
+/*
+ * DRS and STS requests through an HTTPS proxy (HTTPS_PROXY, as the live ISO's PROXY sets it): a real
+ * CONNECT proxy on 127.0.0.1 in front of the emulator, which records the tunnels it opened.
+ */
+import { createServer, type Server } from "node:http";
+import { connect, type AddressInfo, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { emulatorState } from "../../src/cli/demo/state.js";
+import { checkCredentials, createClients, DrsError, listRecoveryInstances } from "../../src/drs/index.js";
+import { parseState, startEmulator, type Emulator } from "../../src/emulator/index.js";
+
+const SECRET = "proxy-test-secret-4Gt7Hw2Qz9Lm5Xc8Vb1Nk3Jr6Ps0Df";
+const PROXY_PASSWORD = "proxy-pass-Wd9Xq2";
+const world = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: SECRET,
+  account: "111122223333",
+  region: "us-east-1",
+  recoveryInstanceId: "i-0123456789abcdef0",
+  sourceServerId: "s-0123456789abcdef0",
+  hostname: "db-07",
+  volumes: [{ deviceName: "/dev/xvda", bytes: 2 ** 20 }],
+  macAddress: "02:00:00:00:07:01",
+  agentIp: "10.1.2.3",
+  throttleMbps: 0,
+};
+
+let emulator: Emulator;
+let proxy: Server;
+let proxyUrl: string;
+const tunnels: { target: string; auth: string | undefined }[] = [];
+const open = new Set<Socket>();
+
+beforeAll(async () => {
+  emulator = await startEmulator({ state: parseState(emulatorState(world)) });
+  proxy = createServer((_req, res) => res.writeHead(405).end());
+  proxy.on("connect", (req, client, head) => {
+    tunnels.push({ target: req.url ?? "", auth: req.headers["proxy-authorization"] });
+    const [host, port] = (req.url ?? "").split(":");
+    const upstream = connect(Number(port), host, () => {
+      open.add(upstream).add(client as Socket);
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      upstream.write(head);
+      upstream.pipe(client).pipe(upstream);
+    });
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  // Tunnels are no longer HTTP connections, so the server cannot close them itself.
+  for (const socket of open) socket.destroy();
+  await new Promise((resolve) => proxy?.close(resolve));
+  await emulator?.close();
+});
+
+const clientsWith = (env: NodeJS.ProcessEnv) =>
+  createClients({
+    region: world.region,
+    endpoint: emulator.url,
+    credentials: { accessKeyId: world.accessKeyId, secretAccessKey: SECRET },
+    env: { AWS_ENDPOINT_URL_STS: emulator.url, ...env },
+  });
+
+describe("the control plane through an HTTPS proxy", () => {
+  it("sends STS and DRS requests through the proxy's CONNECT tunnel, with its credentials", async () => {
+    tunnels.length = 0;
+    const withCredentials = proxyUrl.replace("http://", `http://failback:${PROXY_PASSWORD}@`);
+    const clients = clientsWith({ HTTPS_PROXY: withCredentials });
+    expect(await checkCredentials(clients)).toMatchObject({ account: world.account });
+    expect((await listRecoveryInstances(clients)).map((i) => i.id)).toContain(world.recoveryInstanceId);
+    const emulatorHost = new URL(emulator.url).host;
+    expect(tunnels.length).toBeGreaterThan(0);
+    expect(tunnels.every((t) => t.target === emulatorHost)).toBe(true);
+    expect(tunnels[0]!.auth).toBe(`Basic ${Buffer.from(`failback:${PROXY_PASSWORD}`).toString("base64")}`);
+    // Messages name the proxy, never its password.
+    expect(clients.drsEndpoint).toBe(`${emulator.url} (through the proxy ${proxyUrl})`);
+  });
+
+  it("goes direct to the hosts NO_PROXY names", async () => {
+    tunnels.length = 0;
+    const clients = clientsWith({ HTTPS_PROXY: proxyUrl, NO_PROXY: "localhost,127.0.0.1" });
+    expect(await checkCredentials(clients)).toMatchObject({ account: world.account });
+    expect(tunnels).toEqual([]);
+    expect(clients.drsEndpoint).toBe(emulator.url);
+  });
+
+  it("refuses a proxy that is not a URL, naming it without its password", () => {
+    let error: unknown;
+    try {
+      clientsWith({ HTTPS_PROXY: `ftp://user:${PROXY_PASSWORD}@proxy.example.com` });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DrsError);
+    expect((error as DrsError).category).toBe("input");
+    expect((error as DrsError).message).toContain('HTTPS_PROXY "ftp://proxy.example.com"');
+    expect((error as DrsError).message).not.toContain(PROXY_PASSWORD);
+  });
+});
