@@ -1,0 +1,231 @@
+#!/bin/bash
+# Starts the failback client on the live system's console, as the DRS Failback Client's start.sh
+# does, and takes the same variables, from the environment or from the kernel command line:
+#
+#   IPADDR NETMASK GATEWAY DNS CONFIG_NETWORK=1   a static address instead of DHCP (DNS: a list)
+#   AWS_REGION AWS_ACCESS_KEY AWS_SECRET_KEY AWS_SESSION_TOKEN
+#   AWS_DRS_ENDPOINT    a DRS (VPC) endpoint; set but empty: the default regional endpoint
+#   AWS_STS_ENDPOINT    an STS (VPC) endpoint
+#   RECOVERY_INSTANCE_ID DEVICE_MAPPING DM_VALUE_FORMAT NO_PROMPT=1 PROXY=https://host:port
+#   FAILBACK_ARGS       more client flags (e.g. "--once --agent-address 10.0.0.9")
+#   ON_SUCCESS          reboot (default: eject the ISO and boot the restored system) | poweroff | shell
+#   ON_FAILURE          shell (default) | poweroff | reboot
+#   KEYMAP              console keyboard layout (us, de, fr, ...)
+#   IFACE               the interface CONFIG_NETWORK configures (default: the first wired one up)
+#   DHCP_WAIT           seconds to wait for a DHCP address before starting anyway (default 20)
+#
+# Arguments go to failback-client as they are, except --no-reboot (same as ON_SUCCESS=shell).
+# A variable set in the environment wins over the same name on the kernel command line.
+set -uo pipefail
+
+say() { printf '%s\n' "$*"; }
+fail_input() { say "start.sh: $*" >&2; finish 2; }
+
+# Powering off or rebooting ends start.sh with the client's code; the system is going down.
+after() {
+  local medium
+  case $1 in
+    shell) return 0 ;;
+    poweroff) say "Powering off."; systemctl poweroff ;;
+    reboot)
+      medium=$(findmnt -n -o SOURCE /run/live/medium 2>/dev/null)
+      say "Rebooting into the restored system in 10 s (press Enter for a shell instead)."
+      if read -r -t 10; then return 0; fi
+      [[ -n $medium ]] && { eject "$medium" 2>/dev/null || say "(could not eject $medium: remove the ISO by hand)"; }
+      systemctl reboot
+      ;;
+  esac
+  exit "$2"
+}
+
+# What happens once the client is done: at the console the machine reboots into the restored
+# system by default; run by hand, start.sh returns the client's code.
+finish() {
+  local status=$1
+  if ((status == 0)); then
+    after "$on_success" "$status"
+  else
+    ((status == 2)) || say "failback-client exited with code $status: the line above says why. /usr/bin/start.sh runs it again."
+    after "$on_failure" "$status"
+  fi
+  if [[ -n ${FAILBACK_AT_BOOT:-} ]]; then
+    # The console stays usable: a shell, with the hints for running again.
+    unset FAILBACK_AT_BOOT
+    cat /etc/motd 2>/dev/null
+    exec bash -l
+  fi
+  exit "$status"
+}
+
+variables=(IPADDR NETMASK GATEWAY DNS CONFIG_NETWORK IFACE AWS_REGION AWS_ACCESS_KEY AWS_SECRET_KEY
+  AWS_SESSION_TOKEN AWS_DRS_ENDPOINT AWS_STS_ENDPOINT RECOVERY_INSTANCE_ID DEVICE_MAPPING DM_VALUE_FORMAT
+  NO_PROMPT PROXY FAILBACK_ARGS ON_SUCCESS ON_FAILURE KEYMAP DHCP_WAIT)
+
+# Kernel parameters reach only PID 1's environment, so they are read back from /proc/cmdline,
+# split the way the kernel splits it: on blanks, with double quotes grouping.
+cmdline_words() {
+  local text ch word="" quoted=0 i
+  text=$(cat "${FAILBACK_CMDLINE:-/proc/cmdline}" 2>/dev/null) || return 0
+  for ((i = 0; i < ${#text}; i++)); do
+    ch=${text:i:1}
+    if [[ $ch == '"' ]]; then
+      quoted=$((1 - quoted))
+    elif ((quoted == 0)) && [[ $ch == [[:space:]] ]]; then
+      [[ -n $word ]] && printf '%s\0' "$word"
+      word=""
+    else
+      word+=$ch
+    fi
+  done
+  [[ -n $word ]] && printf '%s\0' "$word"
+  return 0
+}
+
+while IFS= read -r -d '' word; do
+  name=${word%%=*}
+  [[ $word == *=* ]] || continue
+  for known in "${variables[@]}"; do
+    if [[ $name == "$known" && -z ${!known+set} ]]; then
+      printf -v "$known" '%s' "${word#*=}"
+      export "${known?}"
+    fi
+  done
+done < <(cmdline_words)
+
+on_success=${ON_SUCCESS:-reboot}
+on_failure=shell
+client_args=()
+for arg in "$@"; do
+  if [[ $arg == --no-reboot ]]; then on_success=shell; else client_args+=("$arg"); fi
+done
+case $on_success in reboot | poweroff | shell) ;; *) on_success=shell; fail_input "ON_SUCCESS=\"$ON_SUCCESS\" is not one of reboot, poweroff, shell" ;; esac
+case ${ON_FAILURE:-shell} in reboot | poweroff | shell) on_failure=${ON_FAILURE:-shell} ;; *) fail_input "ON_FAILURE=\"$ON_FAILURE\" is not one of shell, poweroff, reboot" ;; esac
+
+[[ ${DHCP_WAIT:-20} =~ ^[0-9]{1,4}$ ]] || fail_input "DHCP_WAIT=\"$DHCP_WAIT\" is not a number of seconds (e.g. 20)"
+
+truthy() { [[ -n ${1:-} && ${1,,} != 0 && ${1,,} != false && ${1,,} != no ]]; }
+
+# ---- network -------------------------------------------------------------------------------
+
+ipv4_number() {
+  # Prints the address as a number; fails for anything that is not a dotted quad of 0..255.
+  local IFS=. a b c d
+  [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || return 1
+  read -r a b c d <<<"$1"
+  ((a <= 255 && b <= 255 && c <= 255 && d <= 255)) || return 1
+  echo $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
+}
+
+prefix_of() {
+  # NETMASK as 255.255.255.0, /24 or 24; fails for a mask whose ones are not contiguous.
+  local mask=${1#/} n bits=0
+  if [[ $mask =~ ^[0-9]{1,2}$ ]] && ((10#$mask <= 32)); then echo $((10#$mask)); return 0; fi
+  n=$(ipv4_number "$mask") || return 1
+  while ((n & 0x80000000)); do bits=$((bits + 1)); n=$(((n << 1) & 0xffffffff)); done
+  ((n == 0)) || return 1
+  echo "$bits"
+}
+
+wired_interface() {
+  local dev first=""
+  for dev in /sys/class/net/*; do
+    dev=${dev##*/}
+    [[ $dev == lo || ! -e /sys/class/net/$dev/device ]] && continue
+    [[ -z $first ]] && first=$dev
+    if [[ $(cat "/sys/class/net/$dev/carrier" 2>/dev/null) == 1 ]]; then echo "$dev"; return 0; fi
+  done
+  [[ -n $first ]] && echo "$first"
+}
+
+configure_static() {
+  local ip prefix gw_n ip_n mask_n iface dns="" server
+  [[ -n ${IPADDR:-} ]] || fail_input "CONFIG_NETWORK=1 needs IPADDR (e.g. IPADDR=10.0.0.20)"
+  [[ -n ${NETMASK:-} ]] || fail_input "CONFIG_NETWORK=1 needs NETMASK (e.g. NETMASK=255.255.255.0)"
+  ip_n=$(ipv4_number "$IPADDR") || fail_input "IPADDR=\"$IPADDR\" is not an IPv4 address (e.g. 10.0.0.20)"
+  prefix=$(prefix_of "$NETMASK") || fail_input "NETMASK=\"$NETMASK\" is not a network mask (e.g. 255.255.255.0 or 24)"
+  ((prefix > 0 && prefix < 32)) || fail_input "NETMASK=\"$NETMASK\" leaves no room for a gateway (use 1..31 bits, e.g. 255.255.255.0)"
+  mask_n=$(((0xffffffff << (32 - prefix)) & 0xffffffff))
+  if [[ -n ${GATEWAY:-} ]]; then
+    gw_n=$(ipv4_number "$GATEWAY") || fail_input "GATEWAY=\"$GATEWAY\" is not an IPv4 address (e.g. 10.0.0.1)"
+    (((gw_n & mask_n) == (ip_n & mask_n))) || fail_input "GATEWAY=\"$GATEWAY\" is not in $IPADDR/$prefix's network; check IPADDR, NETMASK and GATEWAY"
+    ((gw_n != ip_n)) || fail_input "GATEWAY=\"$GATEWAY\" is this machine's own IPADDR"
+  fi
+  for server in ${DNS//,/ }; do
+    ipv4_number "$server" >/dev/null || fail_input "DNS=\"$DNS\": \"$server\" is not an IPv4 address (a list: DNS=10.0.0.2,10.0.0.3)"
+    dns+="DNS=$server"$'\n'
+  done
+  iface=${IFACE:-$(wired_interface)}
+  [[ -n $iface && -e /sys/class/net/$iface ]] || fail_input "no network interface${IFACE:+ named \"$IFACE\"} to configure (ip link lists them; set IFACE=)"
+
+  # Everything is checked before anything changes, so a typo never leaves the network half set.
+  mkdir -p /run/systemd/network
+  {
+    printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
+    [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
+    printf '%s' "$dns"
+  } >/run/systemd/network/10-failback-static.network
+  networkctl reload && networkctl reconfigure "$iface" || { say "start.sh: systemd-networkd did not take the static configuration" >&2; return 1; }
+  for _ in $(seq 1 30); do
+    ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" && break
+    sleep 0.5
+  done
+  ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" || { say "start.sh: $iface did not come up with $IPADDR/$prefix" >&2; return 1; }
+  say "Network: $iface $IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${DNS:+, DNS ${DNS//,/ }} (static)"
+}
+
+wait_for_dhcp() {
+  local line
+  for _ in $(seq 1 $((2 * ${DHCP_WAIT:-20}))); do
+    ip -4 route show default 2>/dev/null | grep -q . && break
+    sleep 0.5
+  done
+  line=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $2 " " $4}' | head -n1)
+  if [[ -n $line ]]; then
+    say "Network: $line (DHCP)"
+  else
+    say "Network: no DHCP address yet. For a static one:"
+    say "  IPADDR=10.0.0.20 NETMASK=255.255.255.0 GATEWAY=10.0.0.1 DNS=10.0.0.2 CONFIG_NETWORK=1 /usr/bin/start.sh"
+  fi
+}
+
+if [[ -n ${KEYMAP:-} ]]; then
+  if [[ $KEYMAP =~ ^[a-z]{2,3}(-[a-z0-9_]+)?$ ]]; then
+    sed -i "s/^XKBLAYOUT=.*/XKBLAYOUT=\"${KEYMAP%%-*}\"/; s/^XKBVARIANT=.*/XKBVARIANT=\"$([[ $KEYMAP == *-* ]] && echo "${KEYMAP#*-}")\"/" /etc/default/keyboard
+    setupcon --keyboard-only --force 2>/dev/null || say "start.sh: keymap \"$KEYMAP\" could not be loaded; keeping the current one" >&2
+  else
+    say "start.sh: KEYMAP=\"$KEYMAP\" is not a layout name (e.g. us, de, fr, de-nodeadkeys); keeping the current one" >&2
+  fi
+fi
+
+if truthy "${CONFIG_NETWORK:-}"; then
+  configure_static || exit 1
+else
+  wait_for_dhcp
+fi
+
+# ---- the client ------------------------------------------------------------------------------
+
+flags=()
+[[ -n ${AWS_REGION:-} ]] && flags+=(--region "$AWS_REGION")
+if [[ -n ${AWS_DRS_ENDPOINT+set} ]]; then
+  if [[ -n $AWS_DRS_ENDPOINT ]]; then flags+=(--endpoint "$AWS_DRS_ENDPOINT"); else flags+=(--default-endpoint); fi
+fi
+[[ -n ${RECOVERY_INSTANCE_ID:-} ]] && flags+=(--recovery-instance-id "$RECOVERY_INSTANCE_ID")
+[[ -n ${DM_VALUE_FORMAT:-} ]] && flags+=(--dm-value-format "$DM_VALUE_FORMAT")
+[[ -n ${DEVICE_MAPPING:-} ]] && flags+=(--device-mapping "$DEVICE_MAPPING")
+truthy "${NO_PROMPT:-}" && flags+=(--no-prompt)
+# shellcheck disable=SC2206 # FAILBACK_ARGS is a list of flags, split on blanks like a command line.
+[[ -n ${FAILBACK_ARGS:-} ]] && flags+=($FAILBACK_ARGS)
+
+# Keys travel in the environment, where the SDK reads them, never on a command line.
+[[ -n ${AWS_ACCESS_KEY:-} ]] && export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY
+[[ -n ${AWS_SECRET_KEY:-} ]] && export AWS_SECRET_ACCESS_KEY=$AWS_SECRET_KEY
+[[ -n ${AWS_SESSION_TOKEN:-} ]] && export AWS_SESSION_TOKEN
+[[ -n ${AWS_STS_ENDPOINT:-} ]] && export AWS_ENDPOINT_URL_STS=$AWS_STS_ENDPOINT
+[[ -n ${PROXY:-} ]] && export HTTPS_PROXY=$PROXY
+unset AWS_ACCESS_KEY AWS_SECRET_KEY
+
+failback-client "${flags[@]}" "${client_args[@]}"
+status=$?
+
+finish "$status"

@@ -1,0 +1,128 @@
+/*
+ * The live ISO, built from this tree and booted for real: in BIOS and in UEFI mode under QEMU, with
+ * two blank virtual disks. The guest sets a static address through start.sh (from the kernel command
+ * line, as an unattended boot would), runs the client with --no-prompt --once against the DRS
+ * emulator and a failback-agent on the host, fails back into the virtual disks and powers off. The
+ * host then compares the virtual disks with the agent's volumes byte for byte.
+ *
+ * Needs root (debootstrap, chroot) and the host tools .ci/run installs; run by `npm run test:iso`.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, stat, truncate, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { baseWorld, FailbackWorld, MiB, SECRET } from "../integration/world.js";
+import { boot, missingTools, type Boot } from "./qemu.js";
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const missing = missingTools();
+if (!isRoot || missing.length > 0) {
+  console.warn(`iso boot test skipped: ${!isRoot ? "needs root" : `missing ${missing.join(", ")} (apt-get install qemu-system-x86 ovmf socat dosfstools mtools)`}`);
+}
+
+const AGENT = { host: "10.0.2.100", port: 1500 };
+const DRS = { host: "10.0.2.101", port: 8080 };
+const GUEST_IP = "10.0.2.20";
+const BOOT_TIMEOUT_MS = 8 * 60_000;
+
+let dir: string;
+let iso: string;
+let fw: FailbackWorld;
+let buildSeconds = 0;
+
+function hostPort(address: string): { host: string; port: number } {
+  const url = new URL(address.includes("://") ? address : `tcp://${address}`);
+  return { host: url.hostname, port: Number(url.port) };
+}
+
+/** A FAT image labelled FAILBACKCFG with the GRUB settings of an unattended boot. */
+async function seedImage(path: string, kernelArgs: string, clientFlags: string): Promise<void> {
+  const cfg = join(dir, "seed-grub.cfg");
+  const lines = ["set timeout=0", 'set failback_console="console=ttyS0,115200n8"', `set failback_args='${kernelArgs}'`, `set failback_flags='${clientFlags}'`];
+  await writeFile(cfg, lines.join("\n") + "\n");
+  await rm(path, { force: true });
+  await run("mkfs.vfat", ["-n", "FAILBACKCFG", "-C", path, "2048"]);
+  await run("mmd", ["-i", path, "::/failback"]);
+  await run("mcopy", ["-i", path, cfg, "::/failback/grub.cfg"]);
+}
+
+function kernelArgs(): string {
+  const world = fw.world;
+  const drs = `http://${DRS.host}:${DRS.port}`;
+  return [
+    // start.sh's own variables, exactly as the DRS Failback Client documents them.
+    `IPADDR=${GUEST_IP}`, "NETMASK=255.255.255.0", "GATEWAY=10.0.2.2", "DNS=10.0.2.3", "CONFIG_NETWORK=1",
+    `AWS_REGION=${world.region}`, `AWS_ACCESS_KEY=${world.accessKeyId}`, `AWS_SECRET_KEY=${world.secretAccessKey}`,
+    `AWS_DRS_ENDPOINT=${drs}`, `AWS_STS_ENDPOINT=${drs}`,
+    `RECOVERY_INSTANCE_ID=${world.recoveryInstanceId}`, "DEVICE_MAPPING=/dev/xvda=/dev/vda,/dev/xvdb=/dev/vdb", "NO_PROMPT=1",
+    "ON_SUCCESS=poweroff", "ON_FAILURE=poweroff",
+  ].join(" ");
+}
+
+/** The serial log for a failure message, with the test's secret taken out. */
+function shown(b: Boot): string {
+  return `QEMU ${b.timedOut ? "timed out and was ended" : `exited ${b.code}`} after ${Math.round(b.ms / 1000)} s; serial console:\n${b.serial.split(SECRET).join("<secret>").slice(-6000)}`;
+}
+
+describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "failback-iso-"));
+    const started = Date.now();
+    await run("bash", [resolve("iso-build/build.sh"), "--out", join(dir, "out")], { maxBuffer: 16 * MiB }).catch((error: { stderr?: string }) => {
+      throw new Error(`iso-build/build.sh failed: ${error.stderr ?? String(error)}`);
+    });
+    buildSeconds = (Date.now() - started) / 1000;
+    iso = join(dir, "out", "failback-livecd-64bit.iso");
+    fw = await FailbackWorld.start(baseWorld({ volumes: [{ deviceName: "/dev/xvda", bytes: 40 * MiB }, { deviceName: "/dev/xvdb", bytes: 24 * MiB }] }));
+  }, 20 * 60_000);
+
+  afterAll(async () => {
+    await fw?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is built with its .sha512, which matches", async () => {
+    const { stdout } = await run("sha512sum", ["-c", "failback-livecd-64bit.iso.sha512"], { cwd: join(dir, "out") });
+    expect(stdout).toContain("failback-livecd-64bit.iso: OK");
+    const size = (await stat(iso)).size;
+    console.log(`iso: ${(size / MiB).toFixed(0)} MiB, built in ${buildSeconds.toFixed(0)} s`);
+  });
+
+  for (const firmware of ["bios", "uefi"] as const) {
+    it(`boots in ${firmware.toUpperCase()} mode, fails back into the virtual disks with --no-prompt --once, and powers off`, async () => {
+      const disks = [join(dir, `${firmware}-vda.img`), join(dir, `${firmware}-vdb.img`)];
+      for (const [i, disk] of disks.entries()) {
+        await writeFile(disk, "");
+        await truncate(disk, fw.world.volumes[i]!.bytes);
+      }
+      const seed = join(dir, `${firmware}-seed.img`);
+      await mkdir(dir, { recursive: true });
+      await seedImage(seed, kernelArgs(), `--once --agent-address ${AGENT.host}:${AGENT.port}`);
+
+      const result = await boot({
+        iso,
+        firmware,
+        disks,
+        seed,
+        dir,
+        timeoutMs: BOOT_TIMEOUT_MS,
+        forwards: [
+          { guest: AGENT, host: hostPort(fw.agentAddress) },
+          { guest: DRS, host: hostPort(fw.emulator.address) },
+        ],
+      });
+      console.log(`${firmware}: start.sh after ${((result.msToStart ?? NaN) / 1000).toFixed(0)} s, powered off after ${(result.ms / 1000).toFixed(0)} s`);
+
+      expect(result.timedOut, shown(result)).toBe(false);
+      expect(result.serial, shown(result)).toContain(`Network: `);
+      expect(result.serial, shown(result)).toMatch(new RegExp(`${GUEST_IP.replace(/\./g, "\\.")}/24 via 10\\.0\\.2\\.2.*\\(static\\)`));
+      expect(result.serial, shown(result)).toContain("First pass written, verified and flushed");
+      expect(result.serial).not.toContain(SECRET);
+      expect(await fw.sameAsRecovery(0, disks[0]!), shown(result)).toBe(true);
+      expect(await fw.sameAsRecovery(1, disks[1]!), shown(result)).toBe(true);
+    }, BOOT_TIMEOUT_MS + 60_000);
+  }
+});

@@ -1,0 +1,127 @@
+/*
+ * The live ISO's /usr/bin/start.sh, run on the host: how the DRS start.sh variables (from the
+ * environment or the kernel command line) become the client's flags and environment, and how bad
+ * network values are refused before anything changes. The programs it calls (failback-client,
+ * networkctl, systemctl) are stand-ins on PATH that record how they were called; the real ones
+ * run in the boot test (iso-boot.test.ts).
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const START_SH = resolve("iso-build/overlay/usr/bin/start.sh");
+const dir = mkdtempSync(join(tmpdir(), "failback-start-sh-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Each stand-in appends one JSON line per call to calls.log: its name, its arguments and the
+// environment variables start.sh is expected to set.
+const recorder = (name: string, exit: string) => `#!/usr/bin/env node
+const fs = require("node:fs");
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(AWS_|HTTPS_PROXY)/.test(k)));
+fs.appendFileSync(${JSON.stringify(join(dir, "calls.log"))}, JSON.stringify({ name: ${JSON.stringify(name)}, args: process.argv.slice(2), env }) + "\\n");
+process.exit(Number(process.env.${exit} ?? 0));
+`;
+for (const [name, exit] of [["failback-client", "CLIENT_EXIT"], ["networkctl", "NETWORKCTL_EXIT"], ["systemctl", "SYSTEMCTL_EXIT"]] as const) {
+  writeFileSync(join(dir, name), recorder(name, exit));
+  chmodSync(join(dir, name), 0o755);
+}
+
+interface Call {
+  name: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[] } = {}) {
+  rmSync(join(dir, "calls.log"), { force: true });
+  writeFileSync(join(dir, "cmdline"), options.cmdline ?? "BOOT_IMAGE=/live/vmlinuz boot=live components quiet");
+  const result = spawnSync("bash", [START_SH, ...(options.args ?? [])], {
+    env: { PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin`, FAILBACK_CMDLINE: join(dir, "cmdline"), DHCP_WAIT: "0", ON_SUCCESS: "shell", ...options.env },
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  const calls: Call[] = existsSync(join(dir, "calls.log"))
+    ? readFileSync(join(dir, "calls.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Call)
+    : [];
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls, client: calls.find((c) => c.name === "failback-client") };
+}
+
+describe("start.sh: the DRS variables become the client's flags", () => {
+  it("reads them from the kernel command line, quotes grouping blanks as the kernel does", () => {
+    const run = startSh({
+      cmdline:
+        'BOOT_IMAGE=/live/vmlinuz boot=live AWS_REGION=eu-west-2 RECOVERY_INSTANCE_ID=i-0123456789abcdef0 NO_PROMPT=1 ' +
+        'DEVICE_MAPPING=/dev/xvda=/dev/sda,/dev/xvdb=EXCLUDE AWS_DRS_ENDPOINT=vpce-1.drs.eu-west-2.vpce.amazonaws.com ' +
+        'AWS_ACCESS_KEY=AKIAEXAMPLE AWS_SECRET_KEY=cmdline-secret-Xy7 "FAILBACK_ARGS=--once --agent-address 10.0.0.9"',
+    });
+    expect(run.code).toBe(0);
+    expect(run.client?.args).toEqual([
+      "--region", "eu-west-2",
+      "--endpoint", "vpce-1.drs.eu-west-2.vpce.amazonaws.com",
+      "--recovery-instance-id", "i-0123456789abcdef0",
+      "--device-mapping", "/dev/xvda=/dev/sda,/dev/xvdb=EXCLUDE",
+      "--no-prompt",
+      "--once", "--agent-address", "10.0.0.9",
+    ]);
+    // Keys travel in the SDK's environment variables, never as arguments anyone can list.
+    expect(run.client?.env).toMatchObject({ AWS_ACCESS_KEY_ID: "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "cmdline-secret-Xy7" });
+    expect(run.client?.env).not.toHaveProperty("AWS_SECRET_KEY");
+    expect(run.client?.args.join(" ")).not.toContain("cmdline-secret-Xy7");
+  });
+
+  it("takes the environment over the command line, an empty AWS_DRS_ENDPOINT as the default endpoint, and passes its own arguments on", () => {
+    const run = startSh({
+      cmdline: "boot=live AWS_REGION=eu-west-2 RECOVERY_INSTANCE_ID=i-0aaaaaaaaaaaaaaaa",
+      env: { AWS_REGION: "us-east-1", AWS_DRS_ENDPOINT: "", AWS_SESSION_TOKEN: "tok-1", AWS_STS_ENDPOINT: "https://sts.example", PROXY: "http://proxy:3128" },
+      args: ["--dm-value-format", "by-path", "--no-reboot"],
+    });
+    expect(run.code).toBe(0);
+    expect(run.client?.args).toEqual(["--region", "us-east-1", "--default-endpoint", "--recovery-instance-id", "i-0aaaaaaaaaaaaaaaa", "--dm-value-format", "by-path"]);
+    expect(run.client?.env).toMatchObject({ AWS_SESSION_TOKEN: "tok-1", AWS_ENDPOINT_URL_STS: "https://sts.example", HTTPS_PROXY: "http://proxy:3128" });
+  });
+
+  it("returns the client's exit code when run by hand, with a line saying so", () => {
+    const run = startSh({ env: { CLIENT_EXIT: "6", ON_FAILURE: "shell" } });
+    expect(run.code).toBe(6);
+    expect(run.stdout).toContain("failback-client exited with code 6");
+    expect(run.calls.map((c) => c.name)).toEqual(["failback-client"]);
+  });
+
+  it("powers off or reboots after success only when asked to", () => {
+    expect(startSh({ env: { ON_SUCCESS: "poweroff" } }).calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["systemctl", "poweroff"]]);
+    expect(startSh({ env: { ON_SUCCESS: "shell" } }).calls.map((c) => c.name)).toEqual(["failback-client"]);
+  });
+});
+
+describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
+  const good = { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "255.255.255.0", GATEWAY: "10.0.0.1", DNS: "10.0.0.2" };
+  const refused: [Record<string, string>, string][] = [
+    [{ IPADDR: "10.0.0.300" }, 'IPADDR="10.0.0.300" is not an IPv4 address'],
+    [{ IPADDR: "" }, "CONFIG_NETWORK=1 needs IPADDR"],
+    [{ NETMASK: "255.0.255.0" }, 'NETMASK="255.0.255.0" is not a network mask'],
+    [{ NETMASK: "33" }, 'NETMASK="33" is not a network mask'],
+    [{ GATEWAY: "10.0.1.1" }, 'GATEWAY="10.0.1.1" is not in 10.0.0.20/24\'s network'],
+    [{ GATEWAY: "10.0.0.20" }, "is this machine's own IPADDR"],
+    [{ DNS: "10.0.0.2,dns.example" }, '"dns.example" is not an IPv4 address'],
+    [{ IFACE: "nosuch0" }, 'no network interface named "nosuch0"'],
+    [{ ON_SUCCESS: "halt" }, 'ON_SUCCESS="halt" is not one of reboot, poweroff, shell'],
+    [{ DHCP_WAIT: "soon" }, 'DHCP_WAIT="soon" is not a number of seconds'],
+  ];
+  for (const [bad, message] of refused) {
+    it(`refuses ${JSON.stringify(bad)} with one line, exit 2, changing nothing`, () => {
+      const run = startSh({ env: { ...good, ...bad } });
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split("\n")).toEqual([expect.stringContaining(message)]);
+      expect(run.stderr).toMatch(/^start\.sh: /);
+      expect(run.calls).toEqual([]); // neither networkctl nor the client ran
+    });
+  }
+
+  it("reads the static address from the kernel command line too", () => {
+    const run = startSh({ cmdline: "boot=live IPADDR=10.0.0.20 NETMASK=255.255.255.0 GATEWAY=10.0.9.1 CONFIG_NETWORK=1" });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('GATEWAY="10.0.9.1" is not in 10.0.0.20/24\'s network');
+  });
+});
