@@ -25,9 +25,13 @@ export function fitsVolume(localBytes: number, recoveryBytes: number): Fit {
   return "too-small";
 }
 
-/** Bytes as a person reads them, with the exact figure: "10.00 GiB = 10737418240 bytes". */
+/**
+ * Bytes as a person reads them, with the exact figure: "10.00 GiB = 10737418240 bytes", or in MiB
+ * below a GiB, where "0.00 GiB" would hide the size ("8.00 MiB = 8388608 bytes").
+ */
 export function describeBytes(bytes: number): string {
-  return `${(bytes / GIB).toFixed(2)} GiB = ${bytes} bytes`;
+  const readable = bytes >= GIB ? `${(bytes / GIB).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+  return `${readable} = ${bytes} bytes`;
 }
 
 /** The one-line message for a local disk too small for its recovery volume, with both sizes. */

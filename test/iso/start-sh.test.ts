@@ -93,6 +93,13 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     expect(startSh({ env: { ON_SUCCESS: "poweroff" } }).calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["systemctl", "poweroff"]]);
     expect(startSh({ env: { ON_SUCCESS: "shell" } }).calls.map((c) => c.name)).toEqual(["failback-client"]);
   });
+
+  it("reboots into the restored system by default when nobody presses Enter", () => {
+    const run = startSh({ env: { ON_SUCCESS: "" } });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("Rebooting into the restored system in 10 s");
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["systemctl", "reboot"]]);
+  });
 });
 
 describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {

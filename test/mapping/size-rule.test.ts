@@ -91,4 +91,9 @@ describe("checkVolumeSizes", () => {
     expect(problems.map((p) => p.token)).toEqual(["/dev/sda", "/dev/sdb"]);
     expect(problems[1]?.message).toContain(`${10 * GIB + 1} bytes`);
   });
+
+  test("shows sizes below a GiB in MiB, not as 0.00 GiB", () => {
+    const tooSmall = () => checkVolumeSizes([{ recoveryDisk: vol("/dev/xvda", 8 * 2 ** 20), localDisk: local("/dev/sda", 4 * 2 ** 20) }]);
+    expect(tooSmall).toThrow(/\/dev\/sda \(4\.00 MiB = 4194304 bytes\) is smaller than the recovery volume \/dev\/xvda \(8\.00 MiB = 8388608 bytes\)/);
+  });
 });
