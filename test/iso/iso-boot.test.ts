@@ -91,8 +91,13 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
     console.log(`iso: ${(size / MiB).toFixed(0)} MiB, built in ${buildSeconds.toFixed(0)} s`);
   });
 
-  for (const firmware of ["bios", "uefi"] as const) {
-    it(`boots in ${firmware.toUpperCase()} mode, fails back into the virtual disks with --no-prompt --once, and powers off`, async () => {
+  // BIOS from a CD, UEFI from the same image written to a USB stick: both sides of the hybrid.
+  const boots = [
+    { firmware: "bios", medium: "cdrom" },
+    { firmware: "uefi", medium: "usb" },
+  ] as const;
+  for (const { firmware, medium } of boots) {
+    it(`boots in ${firmware.toUpperCase()} mode from a ${medium === "usb" ? "USB stick" : "CD"}, fails back into the virtual disks with --no-prompt --once, and powers off`, async () => {
       const disks = [join(dir, `${firmware}-vda.img`), join(dir, `${firmware}-vdb.img`)];
       for (const [i, disk] of disks.entries()) {
         await writeFile(disk, "");
@@ -105,6 +110,7 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
       const result = await boot({
         iso,
         firmware,
+        medium,
         disks,
         seed,
         dir,
@@ -114,7 +120,7 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
           { guest: DRS, host: hostPort(fw.emulator.address) },
         ],
       });
-      console.log(`${firmware}: start.sh after ${((result.msToStart ?? NaN) / 1000).toFixed(0)} s, powered off after ${(result.ms / 1000).toFixed(0)} s`);
+      console.log(`${firmware} (${medium}): start.sh after ${((result.msToStart ?? NaN) / 1000).toFixed(0)} s, powered off after ${(result.ms / 1000).toFixed(0)} s`);
 
       expect(result.timedOut, shown(result)).toBe(false);
       expect(result.serial, shown(result)).toContain(`Network: `);

@@ -23,6 +23,8 @@ export interface Forward {
 export interface BootOptions {
   iso: string;
   firmware: "bios" | "uefi";
+  /** The ISO as a CD, or as a USB stick it was written to (the hybrid image's disk side). */
+  medium: "cdrom" | "usb";
   /** Raw disk images, attached as virtio disks in this order (vda, vdb, ...). */
   disks: string[];
   /** A read-only seed image attached after the disks. */
@@ -61,7 +63,7 @@ export function plainText(raw: string): string {
 }
 
 export async function boot(options: BootOptions): Promise<Boot> {
-  const serialPath = join(options.dir, `serial-${options.firmware}.log`);
+  const serialPath = join(options.dir, `serial-${options.firmware}-${options.medium}.log`);
   const netdev = [
     "user,id=net0,restrict=on",
     ...options.forwards.map((f) => `guestfwd=tcp:${f.guest.host}:${f.guest.port}-cmd:socat STDIO TCP:${f.host.host}:${f.host.port}`),
@@ -78,8 +80,9 @@ export async function boot(options: BootOptions): Promise<Boot> {
     "-netdev", netdev,
     // No option ROM: the firmware would otherwise try a network boot before the CD.
     "-device", "virtio-net-pci,netdev=net0,romfile=",
-    "-drive", `file=${options.iso},media=cdrom,if=none,id=cd0,readonly=on`,
-    "-device", "ide-cd,drive=cd0,bus=ide.0,bootindex=0",
+    ...(options.medium === "cdrom"
+      ? ["-drive", `file=${options.iso},media=cdrom,if=none,id=boot0,readonly=on`, "-device", "ide-cd,drive=boot0,bus=ide.0,bootindex=0"]
+      : ["-drive", `file=${options.iso},format=raw,if=none,id=boot0,readonly=on`, "-device", "qemu-xhci", "-device", "usb-storage,drive=boot0,bootindex=0"]),
     ...options.disks.flatMap((disk, i) => ["-drive", `file=${disk},format=raw,if=none,id=disk${i}`, "-device", `virtio-blk-pci,drive=disk${i}`]),
     "-drive", `file=${options.seed},format=raw,if=none,id=seed,readonly=on`,
     // A boot index makes OVMF connect the disk, so GRUB can find it; it has nothing to boot.
