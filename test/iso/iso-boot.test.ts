@@ -3,18 +3,20 @@
  * two blank virtual disks. The guest sets a static address through start.sh (from the kernel command
  * line, as an unattended boot would), runs the client with --no-prompt --once against the DRS
  * emulator and a failback-agent on the host, fails back into the virtual disks and powers off. The
- * host then compares the virtual disks with the agent's volumes byte for byte.
+ * host then compares the virtual disks with the agent's volumes byte for byte. A third boot has no
+ * client settings at all: the test answers the client's prompts on the serial console as a person
+ * at the console would.
  *
  * Needs root (debootstrap, chroot) and the host tools .ci/run installs; run by `npm run test:iso`.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, stat, truncate, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseWorld, FailbackWorld, MiB, SECRET } from "../integration/world.js";
-import { boot, missingTools, type Boot } from "./qemu.js";
+import { boot, missingTools, type Boot, type SerialConsole } from "./qemu.js";
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -49,17 +51,56 @@ async function seedImage(path: string, kernelArgs: string, clientFlags: string):
   await run("mcopy", ["-i", path, cfg, "::/failback/grub.cfg"]);
 }
 
-function kernelArgs(): string {
+/** start.sh's own variables, exactly as the DRS Failback Client documents them. */
+function kernelArgs(unattended: boolean): string {
   const world = fw.world;
   const drs = `http://${DRS.host}:${DRS.port}`;
   return [
-    // start.sh's own variables, exactly as the DRS Failback Client documents them.
     `IPADDR=${GUEST_IP}`, "NETMASK=255.255.255.0", "GATEWAY=10.0.2.2", "DNS=10.0.2.3", "CONFIG_NETWORK=1",
-    `AWS_REGION=${world.region}`, `AWS_ACCESS_KEY=${world.accessKeyId}`, `AWS_SECRET_KEY=${world.secretAccessKey}`,
-    `AWS_DRS_ENDPOINT=${drs}`, `AWS_STS_ENDPOINT=${drs}`,
-    `RECOVERY_INSTANCE_ID=${world.recoveryInstanceId}`, "DEVICE_MAPPING=/dev/xvda=/dev/vda,/dev/xvdb=/dev/vdb", "NO_PROMPT=1",
-    "ON_SUCCESS=poweroff", "ON_FAILURE=poweroff",
+    // Unattended boots power off; at the console, success ejects the ISO and reboots (the default),
+    // which ends QEMU too (-no-reboot).
+    `AWS_STS_ENDPOINT=${drs}`, "ON_FAILURE=poweroff", ...(unattended ? ["ON_SUCCESS=poweroff"] : []),
+    ...(unattended
+      ? [
+          `AWS_REGION=${world.region}`, `AWS_ACCESS_KEY=${world.accessKeyId}`, `AWS_SECRET_KEY=${world.secretAccessKey}`, `AWS_DRS_ENDPOINT=${drs}`,
+          `RECOVERY_INSTANCE_ID=${world.recoveryInstanceId}`, "DEVICE_MAPPING=/dev/xvda=/dev/vda,/dev/xvdb=/dev/vdb", "NO_PROMPT=1",
+        ]
+      : []),
   ].join(" ");
+}
+
+/** Boots the ISO with two blank disks the size of the recovery volumes; the disks' paths and the boot. */
+async function failbackBoot(firmware: "bios" | "uefi", medium: "cdrom" | "usb", unattended: boolean, interact?: (serial: SerialConsole) => Promise<void>) {
+  const name = `${firmware}-${medium}-${unattended ? "unattended" : "interactive"}`;
+  const disks = [join(dir, `${name}-vda.img`), join(dir, `${name}-vdb.img`)];
+  for (const [i, disk] of disks.entries()) {
+    await writeFile(disk, "");
+    await truncate(disk, fw.world.volumes[i]!.bytes);
+  }
+  const seed = join(dir, `${name}-seed.img`);
+  await seedImage(seed, kernelArgs(unattended), `--once --agent-address ${AGENT.host}:${AGENT.port}`);
+  const result = await boot(
+    {
+      iso, firmware, medium, disks, seed, dir,
+      timeoutMs: BOOT_TIMEOUT_MS,
+      forwards: [
+        { guest: AGENT, host: hostPort(fw.agentAddress) },
+        { guest: DRS, host: hostPort(fw.emulator.address) },
+      ],
+    },
+    interact,
+  );
+  return { disks, result };
+}
+
+async function expectFailedBack(disks: string[], result: Boot): Promise<void> {
+  expect(result.interaction, shown(result)).toBeUndefined();
+  expect(result.timedOut, shown(result)).toBe(false);
+  expect(result.serial, shown(result)).toMatch(new RegExp(`Network: \\S+ ${GUEST_IP.replace(/\./g, "\\.")}/24 via 10\\.0\\.2\\.2, DNS 10\\.0\\.2\\.3 \\(static\\)`));
+  expect(result.serial, shown(result)).toContain("First pass written, verified and flushed");
+  expect(result.serial).not.toContain(SECRET);
+  expect(await fw.sameAsRecovery(0, disks[0]!), shown(result)).toBe(true);
+  expect(await fw.sameAsRecovery(1, disks[1]!), shown(result)).toBe(true);
 }
 
 /** The serial log for a failure message, with the test's secret taken out. */
@@ -98,37 +139,36 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
   ] as const;
   for (const { firmware, medium } of boots) {
     it(`boots in ${firmware.toUpperCase()} mode from a ${medium === "usb" ? "USB stick" : "CD"}, fails back into the virtual disks with --no-prompt --once, and powers off`, async () => {
-      const disks = [join(dir, `${firmware}-vda.img`), join(dir, `${firmware}-vdb.img`)];
-      for (const [i, disk] of disks.entries()) {
-        await writeFile(disk, "");
-        await truncate(disk, fw.world.volumes[i]!.bytes);
-      }
-      const seed = join(dir, `${firmware}-seed.img`);
-      await mkdir(dir, { recursive: true });
-      await seedImage(seed, kernelArgs(), `--once --agent-address ${AGENT.host}:${AGENT.port}`);
-
-      const result = await boot({
-        iso,
-        firmware,
-        medium,
-        disks,
-        seed,
-        dir,
-        timeoutMs: BOOT_TIMEOUT_MS,
-        forwards: [
-          { guest: AGENT, host: hostPort(fw.agentAddress) },
-          { guest: DRS, host: hostPort(fw.emulator.address) },
-        ],
-      });
+      const { disks, result } = await failbackBoot(firmware, medium, true);
       console.log(`${firmware} (${medium}): start.sh after ${((result.msToStart ?? NaN) / 1000).toFixed(0)} s, powered off after ${(result.ms / 1000).toFixed(0)} s`);
-
-      expect(result.timedOut, shown(result)).toBe(false);
-      expect(result.serial, shown(result)).toContain(`Network: `);
-      expect(result.serial, shown(result)).toMatch(new RegExp(`${GUEST_IP.replace(/\./g, "\\.")}/24 via 10\\.0\\.2\\.2.*\\(static\\)`));
-      expect(result.serial, shown(result)).toContain("First pass written, verified and flushed");
-      expect(result.serial).not.toContain(SECRET);
-      expect(await fw.sameAsRecovery(0, disks[0]!), shown(result)).toBe(true);
-      expect(await fw.sameAsRecovery(1, disks[1]!), shown(result)).toBe(true);
+      await expectFailedBack(disks, result);
     }, BOOT_TIMEOUT_MS + 60_000);
   }
+
+  it("at the serial console, a person answers the client's prompts; the failback completes, the ISO is ejected and the server reboots", async () => {
+    let msToPrompt = NaN;
+    const started = Date.now();
+    const { disks, result } = await failbackBoot("bios", "cdrom", false, async (serial) => {
+      await serial.waitFor(/AWS access key id/i, BOOT_TIMEOUT_MS);
+      msToPrompt = Date.now() - started;
+      serial.type(fw.world.accessKeyId);
+      await serial.waitFor(/secret access key/i);
+      serial.type(fw.world.secretAccessKey);
+      await serial.waitFor(/session token/i);
+      serial.type("");
+      await serial.waitFor(/AWS region/i);
+      serial.type(fw.world.region);
+      await serial.waitFor(/Custom DRS endpoint/i);
+      serial.type(`http://${DRS.host}:${DRS.port}`);
+      await serial.waitFor(/Choose a Recovery Instance/);
+      serial.type("1");
+      // Each recovery volume has exactly one local disk of its size (the seed disk is smaller),
+      // so the client maps them itself and shows the plan.
+      await serial.waitFor(/\/dev\/xvda \(40\.00 MiB\) -> \/dev\/vda \(40\.00 MiB\)\s+\/dev\/xvdb \(24\.00 MiB\) -> \/dev\/vdb/);
+    });
+    console.log(`interactive (bios, cdrom): the client's first prompt after ${(msToPrompt / 1000).toFixed(0)} s, rebooted after ${(result.ms / 1000).toFixed(0)} s`);
+    await expectFailedBack(disks, result);
+    expect(result.serial, shown(result)).toContain("Rebooting into the restored system in 10 s");
+    expect(result.trayOpened, shown(result)).toBe(true);
+  }, BOOT_TIMEOUT_MS + 60_000);
 });

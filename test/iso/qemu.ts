@@ -4,8 +4,10 @@
  * is never asked for. The guest's network is QEMU's user network with restrict=on: it reaches only
  * the services forwarded to the host's loopback, one guestfwd each.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { copyFile, readFile } from "node:fs/promises";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { copyFile } from "node:fs/promises";
+import { createConnection, type Socket } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
@@ -44,6 +46,10 @@ export interface Boot {
   /** Milliseconds from QEMU's start to the first line of start.sh, if seen. */
   msToStart: number | undefined;
   ms: number;
+  /** What went wrong while answering the console, if anything. */
+  interaction?: Error;
+  /** Whether the guest ejected the CD. */
+  trayOpened: boolean;
 }
 
 /** Tools the boot needs; the names of the missing ones. */
@@ -62,8 +68,63 @@ export function plainText(raw: string): string {
   return [...text].filter((ch) => ch === "\n" || ch === "\t" || (ch >= " " && ch !== "\u007f")).join("");
 }
 
-export async function boot(options: BootOptions): Promise<Boot> {
-  const serialPath = join(options.dir, `serial-${options.firmware}-${options.medium}.log`);
+/**
+ * The guest's serial console as a person at it: everything it printed so far, waiting for a line,
+ * typing an answer. Waits are bounded and look only at what came after the last answer.
+ */
+export class SerialConsole {
+  private raw = "";
+  private from = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly socket: Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      this.raw += chunk.toString("latin1");
+      for (const wake of this.waiters) wake();
+    });
+  }
+
+  text(): string {
+    return plainText(this.raw);
+  }
+
+  /** Whether the console ever showed the pattern (the answers' cursor stays where it is). */
+  seen(pattern: RegExp): boolean {
+    return pattern.test(this.text());
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 120_000): Promise<void> {
+    const found = () => {
+      const text = this.text();
+      const match = pattern.exec(text.slice(this.from));
+      if (match) this.from += match.index + match[0].length;
+      return Boolean(match);
+    };
+    if (found()) return;
+    await new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        if (!found()) return;
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        reject(new Error(`the serial console did not show ${pattern} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.waiters.add(wake);
+    });
+  }
+
+  /** Types a line as at a keyboard: the text, then Enter. */
+  type(line: string): void {
+    this.socket.write(`${line}\r`);
+  }
+}
+
+export async function boot(options: BootOptions, interact?: (serial: SerialConsole) => Promise<void>): Promise<Boot> {
+  const socketPath = join(options.dir, `serial-${options.firmware}-${options.medium}.sock`);
+  const qmpPath = join(options.dir, `qmp-${options.firmware}-${options.medium}.sock`);
   const netdev = [
     "user,id=net0,restrict=on",
     ...options.forwards.map((f) => `guestfwd=tcp:${f.guest.host}:${f.guest.port}-cmd:socat STDIO TCP:${f.host.host}:${f.host.port}`),
@@ -75,7 +136,11 @@ export async function boot(options: BootOptions): Promise<Boot> {
     "-m", String(options.memoryMiB ?? 1536),
     "-display", "none",
     "-monitor", "none",
-    "-serial", `file:${serialPath}`,
+    // QEMU waits for the test to connect before it starts the guest, so no output is lost.
+    "-chardev", `socket,id=serial0,path=${socketPath},server=on,wait=on`,
+    "-serial", "chardev:serial0",
+    // QEMU's machine protocol, for the one event the test watches: the guest opening the CD tray.
+    "-qmp", `unix:${qmpPath},server=on,wait=off`,
     "-no-reboot",
     "-netdev", netdev,
     // No option ROM: the firmware would otherwise try a network boot before the CD.
@@ -98,29 +163,57 @@ export async function boot(options: BootOptions): Promise<Boot> {
   const child = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  let msToStart: number | undefined;
-  // Polls the serial log for start.sh's first line, to measure the boot time.
-  const poll = setInterval(() => {
-    if (msToStart !== undefined) return;
-    void readFile(serialPath, "utf8").then(
-      (text) => {
-        if (msToStart === undefined && /Network: /.test(text)) msToStart = Date.now() - started;
-      },
-      () => undefined,
-    );
-  }, 1_000);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (c) => resolve(c));
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     // Ended by its own process id, never by name: other QEMUs on the machine are not ours.
     if (child.pid) process.kill(child.pid, "SIGKILL");
   }, options.timeoutMs);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (c) => resolve(c));
+
+  const socket = await connectWhenListening(socketPath, child);
+  const serial = new SerialConsole(socket);
+  const qmp = await connectWhenListening(qmpPath, child);
+  let trayOpened = false;
+  let events = "";
+  qmp.on("data", (chunk: Buffer) => {
+    events += chunk.toString();
+    if (/"event": ?"DEVICE_TRAY_MOVED"[^\n]*"tray-open": ?true/.test(events)) trayOpened = true;
   });
+  qmp.write(`${JSON.stringify({ execute: "qmp_capabilities" })}\n`);
+  let msToStart: number | undefined;
+  const onData = () => {
+    if (!serial.seen(/Network: /)) return;
+    msToStart = Date.now() - started;
+    socket.off("data", onData);
+  };
+  socket.on("data", onData);
+  let interaction: Error | undefined;
+  if (interact) {
+    await interact(serial).catch((error: unknown) => {
+      interaction = error instanceof Error ? error : new Error(String(error));
+    });
+  }
+  const code = await exited;
   clearTimeout(timer);
-  clearInterval(poll);
-  const serial = plainText(await readFile(serialPath, "utf8").catch(() => "")) + (stderr ? `\n[qemu] ${stderr}` : "");
-  return { code: timedOut ? null : code, timedOut, serial, msToStart, ms: Date.now() - started };
+  socket.destroy();
+  qmp.destroy();
+  const text = serial.text() + (stderr ? `\n[qemu] ${stderr}` : "");
+  return { code: timedOut ? null : code, timedOut, serial: text, msToStart, ms: Date.now() - started, interaction, trayOpened };
+}
+
+/** The serial socket, once QEMU has made it (bounded by QEMU's own exit). */
+async function connectWhenListening(path: string, child: ChildProcess): Promise<Socket> {
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`QEMU exited before its serial console was up`);
+    const socket = await new Promise<Socket | undefined>((resolve) => {
+      const s = createConnection(path, () => resolve(s));
+      s.once("error", () => resolve(undefined));
+    });
+    if (socket) return socket;
+    await delay(100);
+  }
 }

@@ -23,15 +23,25 @@ fail_input() { say "start.sh: $*" >&2; finish 2; }
 
 # Powering off or rebooting ends start.sh with the client's code; the system is going down.
 after() {
-  local medium
+  local medium why
   case $1 in
     shell) return 0 ;;
     poweroff) say "Powering off."; systemctl poweroff ;;
     reboot)
       medium=$(findmnt -n -o SOURCE /run/live/medium 2>/dev/null)
+      [[ -n $medium && $medium != /dev/sr* ]] && say "Remove the USB stick the live system booted from."
       say "Rebooting into the restored system in 10 s (press Enter for a shell instead)."
       if read -r -t 10; then return 0; fi
-      [[ -n $medium ]] && { eject "$medium" 2>/dev/null || say "(could not eject $medium: remove the ISO by hand)"; }
+      sync
+      if [[ $medium == /dev/sr* ]]; then
+        # The drive stays locked while the live system reads from it, so the eject goes to the
+        # drive as a SCSI command. From then on nothing can be read from the ISO: the reboot is
+        # the kernel's own, through a shell builtin (the target disks are flushed and unmounted).
+        if ! why=$(eject --no-unmount --scsi "$medium" 2>&1); then
+          say "Could not eject $medium (${why:-no reason given}): remove the ISO by hand before the server boots from it again."
+        fi
+        echo b >/proc/sysrq-trigger
+      fi
       systemctl reboot
       ;;
   esac
