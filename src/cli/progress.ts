@@ -81,7 +81,8 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     if (!dirty) return;
     dirty = false;
     const rows = [...latest.values(), ...(latest.size > 1 ? [totals()] : [])];
-    const columns = out.humanStream.columns ?? 120;
+    // A serial console reports 0 columns: unknown, so drawn for the narrowest common terminal.
+    const columns = out.humanStream.columns || 80;
     const lines = rows.map((p) => `${p.volume.padEnd(width)} ${bar(fraction(p))} ${describeVolume(p)}`.slice(0, Math.max(20, columns - 1)));
     // Move up over the previous drawing and clear each line before writing it again.
     let text = drawnLines > 0 ? `\x1b[${drawnLines}A` : "";

@@ -59,6 +59,9 @@ export function translateAwsError(error: unknown, action: string, endpoint: stri
     default:
       break;
   }
+  if (e.$metadata?.httpStatusCode === 407) {
+    return make("PROXY_AUTH_REQUIRED", "unreachable", `the HTTPS proxy asks for credentials on the way to ${endpoint} (HTTP 407): give them in the proxy URL, http://USER:PASSWORD@HOST:PORT`);
+  }
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /getaddrinfo/.test(e.message ?? "")) {
     return make("ENDPOINT_NOT_RESOLVING", "unreachable", `the endpoint ${endpoint} does not resolve: check --endpoint and the DNS settings`);
   }

@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { stripVTControlCharacters } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createConsole } from "../../src/cli/console.js";
 import { createLog } from "../../src/cli/log.js";
@@ -9,7 +10,7 @@ const progress = (volume: string, hashedBytes: number, t = 0) => ({
   type: "progress", volume, phase: "copy", totalBytes: 100 * MiB, hashedBytes, sentBytes: hashedBytes / 2, skippedEqualBytes: hashedBytes / 4, skippedZeroBytes: hashedBytes / 4, bytesPerSecond: 10 * MiB, etaSeconds: (100 * MiB - hashedBytes) / (10 * MiB), t,
 });
 
-function setup(json: boolean, isTTY: boolean) {
+function setup(json: boolean, isTTY: boolean, columns = 200) {
   const out: string[] = [];
   const human: string[] = [];
   const sink = (into: string[]) =>
@@ -19,7 +20,7 @@ function setup(json: boolean, isTTY: boolean) {
         done();
       },
     });
-  const stdout = Object.assign(sink(json ? out : human), { isTTY, columns: 200 });
+  const stdout = Object.assign(sink(json ? out : human), { isTTY, columns });
   const stderr = Object.assign(sink(human), { isTTY: false });
   const log = createLog({ console: false, consoleWrite: () => undefined });
   let now = 0;
@@ -78,5 +79,15 @@ describe("progress", () => {
     expect(text).toContain("/dev/xvda [############------------]");
     expect(text).toContain("/dev/xvdb [########################]");
     expect(text).toMatch(/total {5}\[##################------\] scanned 150\.0 MiB\/200\.0 MiB/);
+  });
+
+  it("on a terminal of unknown width (a serial console says 0 columns), draws 80-column lines", () => {
+    const { view, human } = setup(false, true, 0);
+    view.onEvent(progress("/dev/xvda", 50 * MiB));
+    view.stop();
+    const lines = stripVTControlCharacters(human.join("")).split("\n").map((l) => l.replace(/^\r/, "")).filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toHaveLength(79);
+    expect(lines[0]).toMatch(/^\/dev\/xvda \[############------------\] copy scanned 50\.00 MiB/);
   });
 });

@@ -87,6 +87,23 @@ describe("the control plane through an HTTPS proxy", () => {
     expect(clients.drsEndpoint).toBe(emulator.url);
   });
 
+  it("says so when the proxy wants credentials it was not given", async () => {
+    const strict = createServer((_req, res) => res.writeHead(405).end());
+    strict.on("connect", (_req, client: Socket) => {
+      client.end("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"site\"\r\nContent-Length: 0\r\n\r\n");
+    });
+    await new Promise<void>((resolve) => strict.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(strict.address() as AddressInfo).port}`;
+      const error = await checkCredentials(clientsWith({ HTTPS_PROXY: url })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DrsError);
+      expect(error).toMatchObject({ code: "PROXY_AUTH_REQUIRED", category: "unreachable" });
+      expect((error as DrsError).message).toContain(`(through the proxy ${url}) (HTTP 407)`);
+    } finally {
+      await new Promise((resolve) => strict.close(resolve));
+    }
+  });
+
   it("refuses a proxy that is not a URL, naming it without its password", () => {
     let error: unknown;
     try {
