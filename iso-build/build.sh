@@ -3,10 +3,11 @@
 # BIOS and UEFI mode (one hybrid image, also for a USB stick) and runs the failback client on the
 # console. Everything comes from Debian's archive and the npm registry; nothing is fetched at boot.
 #
-# usage: iso-build/build.sh [--out DIR] [--cache DIR]
+# usage: iso-build/build.sh [--out DIR] [--cache DIR] [--release]
 #   --out DIR     where the ISO and its .sha512 go (default: iso-build/out in the repo)
 #   --cache DIR   kept between runs: the base root filesystem and Node's package
 #                 (default: $FAILBACK_ISO_CACHE, else /var/cache/failback-livecd)
+#   --release     compress the root filesystem with xz: a smaller ISO, minutes more to build
 # Env: FAILBACK_ISO_MIRROR / FAILBACK_ISO_SECURITY_MIRROR override the Debian mirrors, which are
 # otherwise read from this machine's apt sources.
 # Needs root and: debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools.
@@ -26,12 +27,14 @@ node_integrity=sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1Ll
 fail() { echo "iso-build: $*" >&2; exit "${2:-1}"; }
 step() { echo "== $* ($(date -u +%T))" >&2; }
 
+squashfs_compression=(-comp zstd -Xcompression-level 3)
 while (($#)); do
   case $1 in
+    --release) squashfs_compression=(-comp xz -Xbcj x86 -b 1M); shift ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) fail "unknown argument \"$1\" (expected --out DIR or --cache DIR)" 2 ;;
+    -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) fail "unknown argument \"$1\" (expected --out DIR, --cache DIR or --release)" 2 ;;
   esac
 done
 
@@ -122,9 +125,10 @@ iso=$work/iso
 mkdir -p "$iso/live" "$iso/boot/grub"
 cp "$root"/boot/vmlinuz-* "$iso/live/vmlinuz"
 cp "$root"/boot/initrd.img-* "$iso/live/initrd.img"
-# Every argument after -e is an exclusion, so -e comes last.
+# zstd level 3 takes seconds and reads fast under emulation; every argument after -e is an
+# exclusion, so -e comes last.
 mksquashfs "$root" "$iso/live/filesystem.squashfs" -noappend -quiet -no-progress \
-  -comp zstd -Xcompression-level 3 -e boot
+  "${squashfs_compression[@]}" -e boot
 cp "$here/grub.cfg" "$iso/boot/grub/grub.cfg"
 echo "failback-client $(node -p 'require(process.argv[1]).version' "$repo/package.json"), node $node_version" >"$iso/failback-livecd.txt"
 
