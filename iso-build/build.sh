@@ -61,9 +61,20 @@ security=${FAILBACK_ISO_SECURITY_MIRROR:-$(apt_uri 'debian-security/?$' || true)
 [[ -n $security ]] || security=${mirror%/debian*}/debian-security
 
 mkdir -p "$cache" "$out"
+# One build at a time per cache: a second one would rebuild or delete the base under the first.
+exec 9>"$cache/.lock"
+flock -n 9 || { echo "iso-build: waiting for another build using $cache" >&2; flock 9; }
 started=$(date +%s)
+
+# Removes a tree that a killed build may have left with /dev or /proc still mounted inside.
+remove_tree() {
+  local path=$1
+  [[ -e $path ]] || return 0
+  findmnt -rn -o TARGET | awk -v under="$path/" 'index($0, under) == 1' | sort -r | while read -r target; do umount -l "$target"; done
+  rm -rf --one-file-system "$path"
+}
 work=$(mktemp -d "$cache/work.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'remove_tree "$work"' EXIT
 
 # 1. The base root filesystem, cached on what decides its content.
 key=$( (cat "$here/rootfs.sh"; echo "$mirror $security") | sha256sum | cut -c1-16)
@@ -72,14 +83,16 @@ if [[ -f $base/.complete ]]; then
   step "base root filesystem: cached ($base)"
 else
   step "base root filesystem: debootstrap and packages (a few minutes)"
-  rm -rf "$base.tmp"
+  remove_tree "$base.tmp"
   bash "$here/rootfs.sh" "$base.tmp/root" "$mirror" "$security" >"$cache/rootfs-$key.log" 2>&1 ||
     fail "building the root filesystem failed; see $cache/rootfs-$key.log (last lines: $(tail -n 3 "$cache/rootfs-$key.log" | tr '\n' ' '))"
   touch "$base.tmp/.complete"
-  rm -rf "$base"
+  remove_tree "$base"
   mv "$base.tmp" "$base"
   # Older bases are only disk space now.
-  find "$cache" -maxdepth 1 -name 'rootfs-*' ! -name "rootfs-$key*" -exec rm -rf {} +
+  for old in "$cache"/rootfs-*; do
+    [[ -d $old && $old != "$base" && $old != "$base.tmp" ]] && remove_tree "$old"
+  done
 fi
 
 # 2. Node.js from the npm registry, checked against the pinned integrity.
@@ -110,12 +123,16 @@ root=$work/root
 cp -a "$base/root/." "$root/"
 tar -xzf "$tarball" -C "$work" package/bin/node
 install -m 0755 "$work/package/bin/node" "$root/usr/local/bin/node"
-cp -a "$here/overlay/." "$root/"
+# Owned by root whoever checked the repo out, and without touching the modes of /etc or /usr.
+tar -C "$here/overlay" --owner=0 --group=0 --mode=go-w -cf - . | tar -C "$root" -xf - --no-overwrite-dir
 chmod 0755 "$root/usr/bin/start.sh" "$root/usr/local/bin/failback-client" "$root/usr/lib/failback/console-launch"
 chroot "$root" systemctl enable --quiet systemd-networkd systemd-resolved failback-console getty@tty2 2>/dev/null
-# The client owns the console: a serial getty would hang the port up under it, and tty1 is its
-# screen (the operator's shell is on tty2).
+# The client owns the console: a serial getty would hang the port up under it (whichever port
+# console= names, so the generator that adds them is masked too), and tty1 is its screen (the
+# operator's shell is on tty2).
 chroot "$root" systemctl mask --quiet serial-getty@ttyS0.service getty@tty1.service
+mkdir -p "$root/etc/systemd/system-generators"
+ln -sf /dev/null "$root/etc/systemd/system-generators/systemd-getty-generator"
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 chroot "$root" /usr/local/bin/node -e 'process.exit(0)' || fail "the ISO's node does not run in its root filesystem"
 

@@ -23,7 +23,8 @@ export function proxyFromEnv(env: NodeJS.ProcessEnv): Proxy | undefined {
     url = new URL("invalid:");
   }
   if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) {
-    const shown = text.replace(/\/\/[^@/]*@/, "//");
+    // Everything up to the last "@" may be a user and password, parsed or not.
+    const shown = text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, "$1");
     throw new DrsError("INVALID_PROXY", "input", `HTTPS_PROXY "${shown}" is not a proxy URL (e.g. http://proxy.example.com:3128)`);
   }
   return { url, shown: `${url.protocol}//${url.host}` };

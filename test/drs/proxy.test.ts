@@ -115,5 +115,7 @@ describe("the control plane through an HTTPS proxy", () => {
     expect((error as DrsError).category).toBe("input");
     expect((error as DrsError).message).toContain('HTTPS_PROXY "ftp://proxy.example.com"');
     expect((error as DrsError).message).not.toContain(PROXY_PASSWORD);
+    // A password with a slash does not parse as a URL; it is hidden all the same.
+    expect(() => clientsWith({ HTTPS_PROXY: `http://user:pa/ss-${PROXY_PASSWORD}@proxy:3128` })).toThrow('HTTPS_PROXY "http://proxy:3128" is not a proxy URL');
   });
 });

@@ -75,11 +75,17 @@ export function plainText(raw: string): string {
 export class SerialConsole {
   private raw = "";
   private from = 0;
+  private closed = false;
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => {
       this.raw += chunk.toString("latin1");
+      for (const wake of this.waiters) wake();
+    });
+    // The guest is gone (powered off, rebooted, ended): nothing more will come.
+    socket.on("close", () => {
+      this.closed = true;
       for (const wake of this.waiters) wake();
     });
   }
@@ -103,10 +109,12 @@ export class SerialConsole {
     if (found()) return;
     await new Promise<void>((resolve, reject) => {
       const wake = () => {
-        if (!found()) return;
+        const done = found();
+        if (!done && !this.closed) return;
         clearTimeout(timer);
         this.waiters.delete(wake);
-        resolve();
+        if (done) resolve();
+        else reject(new Error(`the guest's serial console closed before it showed ${pattern}`));
       };
       const timer = setTimeout(() => {
         this.waiters.delete(wake);
@@ -205,10 +213,11 @@ export async function boot(options: BootOptions, interact?: (serial: SerialConso
   return { code: timedOut ? null : code, timedOut, serial: text, msToStart, ms: Date.now() - started, interaction, trayOpened };
 }
 
-/** The serial socket, once QEMU has made it (bounded by QEMU's own exit). */
+/** A socket QEMU serves, once it is listening: bounded by QEMU's exit and by a minute. */
 async function connectWhenListening(path: string, child: ChildProcess): Promise<Socket> {
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`QEMU exited before its serial console was up`);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
     const socket = await new Promise<Socket | undefined>((resolve) => {
       const s = createConnection(path, () => resolve(s));
       s.once("error", () => resolve(undefined));
@@ -216,4 +225,5 @@ async function connectWhenListening(path: string, child: ChildProcess): Promise<
     if (socket) return socket;
     await delay(100);
   }
+  throw new Error(`QEMU did not open ${path} (exit ${child.exitCode ?? child.signalCode ?? "none"})`);
 }

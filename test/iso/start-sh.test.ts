@@ -6,7 +6,7 @@
  * run in the boot test (iso-boot.test.ts).
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,37 +15,63 @@ const START_SH = resolve("iso-build/overlay/usr/bin/start.sh");
 const dir = mkdtempSync(join(tmpdir(), "failback-start-sh-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Each stand-in appends one JSON line per call to calls.log: its name, its arguments and the
-// environment variables start.sh is expected to set.
+// Each stand-in appends one JSON line per call to calls.log: its name, its arguments, the
+// environment variables start.sh is expected to set, and the networkd file as it is then. Every
+// program that could change this machine (networkctl, systemctl, eject, sync) is one of them.
+const NETWORK_FILE = join(dir, "10-failback-static.network");
 const recorder = (name: string, exit: string) => `#!/usr/bin/env node
 const fs = require("node:fs");
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(AWS_|HTTPS_PROXY)/.test(k)));
-fs.appendFileSync(${JSON.stringify(join(dir, "calls.log"))}, JSON.stringify({ name: ${JSON.stringify(name)}, args: process.argv.slice(2), env }) + "\\n");
+const network = fs.existsSync(${JSON.stringify(NETWORK_FILE)}) ? fs.readFileSync(${JSON.stringify(NETWORK_FILE)}, "utf8") : null;
+fs.appendFileSync(${JSON.stringify(join(dir, "calls.log"))}, JSON.stringify({ name: ${JSON.stringify(name)}, args: process.argv.slice(2), env, network }) + "\\n");
 process.exit(Number(process.env.${exit} ?? 0));
 `;
-for (const [name, exit] of [["failback-client", "CLIENT_EXIT"], ["networkctl", "NETWORKCTL_EXIT"], ["systemctl", "SYSTEMCTL_EXIT"]] as const) {
+const stands = [["failback-client", "CLIENT_EXIT"], ["networkctl", "NETWORKCTL_EXIT"], ["systemctl", "SYSTEMCTL_EXIT"], ["eject", "EJECT_EXIT"], ["sync", "SYNC_EXIT"]] as const;
+for (const [name, exit] of stands) {
   writeFileSync(join(dir, name), recorder(name, exit));
   chmodSync(join(dir, name), 0o755);
+}
+
+// A machine's network interfaces as /sys/class/net shows them: eth0 without a link, eth1 with one.
+const SYS_NET = join(dir, "sys-class-net");
+for (const [name, carrier] of [["lo", null], ["eth0", "0"], ["eth1", "1"]] as const) {
+  mkdirSync(join(SYS_NET, name), { recursive: true });
+  if (carrier !== null) {
+    mkdirSync(join(SYS_NET, name, "device"));
+    writeFileSync(join(SYS_NET, name, "carrier"), `${carrier}\n`);
+  }
 }
 
 interface Call {
   name: string;
   args: string[];
   env: Record<string, string>;
+  network: string | null;
 }
 
 function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[] } = {}) {
-  rmSync(join(dir, "calls.log"), { force: true });
+  for (const file of ["calls.log", "sysrq-trigger", "10-failback-static.network"]) rmSync(join(dir, file), { force: true });
   writeFileSync(join(dir, "cmdline"), options.cmdline ?? "BOOT_IMAGE=/live/vmlinuz boot=live components quiet");
   const result = spawnSync("bash", [START_SH, ...(options.args ?? [])], {
-    env: { PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin`, FAILBACK_CMDLINE: join(dir, "cmdline"), DHCP_WAIT: "0", ON_SUCCESS: "shell", ...options.env },
+    env: {
+      PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      FAILBACK_CMDLINE: join(dir, "cmdline"),
+      FAILBACK_NETWORK_FILE: NETWORK_FILE,
+      FAILBACK_SYS_NET: SYS_NET,
+      FAILBACK_SYSRQ: join(dir, "sysrq-trigger"),
+      FAILBACK_BOOT_MEDIUM: "/dev/sdz",
+      DHCP_WAIT: "0",
+      ON_SUCCESS: "shell",
+      ...options.env,
+    },
     encoding: "utf8",
     timeout: 20_000,
   });
   const calls: Call[] = existsSync(join(dir, "calls.log"))
     ? readFileSync(join(dir, "calls.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Call)
     : [];
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls, client: calls.find((c) => c.name === "failback-client") };
+  const sysrq = existsSync(join(dir, "sysrq-trigger")) ? readFileSync(join(dir, "sysrq-trigger"), "utf8") : null;
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls, client: calls.find((c) => c.name === "failback-client"), sysrq };
 }
 
 describe("start.sh: the DRS variables become the client's flags", () => {
@@ -94,11 +120,32 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     expect(startSh({ env: { ON_SUCCESS: "shell" } }).calls.map((c) => c.name)).toEqual(["failback-client"]);
   });
 
-  it("reboots into the restored system by default when nobody presses Enter", () => {
-    const run = startSh({ env: { ON_SUCCESS: "" } });
-    expect(run.code).toBe(0);
+  it("by default, ejects the CD and reboots into the restored system when nobody presses Enter", () => {
+    const run = startSh({ env: { ON_SUCCESS: "", FAILBACK_BOOT_MEDIUM: "/dev/sr7" } });
     expect(run.stdout).toContain("Rebooting into the restored system in 10 s");
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["sync"], ["eject", "--no-unmount", "--scsi", "/dev/sr7"], ["systemctl", "reboot"]]);
+    // Nothing can be read from the ISO after the eject: the kernel reboots through sysrq.
+    expect(run.sysrq).toBe("b\n");
+  });
+
+  it("booted from a USB stick, asks for it to be removed and reboots without ejecting", () => {
+    const run = startSh({ env: { ON_SUCCESS: "reboot", FAILBACK_BOOT_MEDIUM: "/dev/sdz" } });
+    expect(run.stdout).toContain("Remove the USB stick (/dev/sdz)");
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["sync"], ["systemctl", "reboot"]]);
+    expect(run.sysrq).toBeNull();
+  });
+
+  it("after a failure, ON_FAILURE=reboot boots the ISO again: no eject, no talk of a restored system", () => {
+    const run = startSh({ env: { ON_FAILURE: "reboot", CLIENT_EXIT: "6", FAILBACK_BOOT_MEDIUM: "/dev/sr7" } });
+    expect(run.code).toBe(6);
+    expect(run.stdout).not.toContain("restored system");
     expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client"], ["systemctl", "reboot"]]);
+    expect(run.sysrq).toBeNull();
+  });
+
+  it("passes FAILBACK_ARGS on word by word, never expanding file patterns", () => {
+    const run = startSh({ env: { FAILBACK_ARGS: "--agent-address [fd00::1]:1500 --log-file /tmp/*" } });
+    expect(run.client?.args).toEqual(["--agent-address", "[fd00::1]:1500", "--log-file", "/tmp/*"]);
   });
 });
 
@@ -112,7 +159,12 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     [{ GATEWAY: "10.0.1.1" }, 'GATEWAY="10.0.1.1" is not in 10.0.0.20/24\'s network'],
     [{ GATEWAY: "10.0.0.20" }, "is this machine's own IPADDR"],
     [{ DNS: "10.0.0.2,dns.example" }, '"dns.example" is not an IPv4 address'],
-    [{ IFACE: "nosuch0" }, 'no network interface named "nosuch0"'],
+    [{ IFACE: "nosuch0" }, 'IFACE="nosuch0" is not a network interface here'],
+    [{ IFACE: "../lo" }, 'IFACE="../lo" is not a network interface here'],
+    [{ IPADDR: "010.0.0.20" }, 'IPADDR="010.0.0.20" is not an IPv4 address'],
+    [{ IPADDR: "10.0.0.0" }, 'IPADDR="10.0.0.0" is the network\'s own address for /24'],
+    [{ IPADDR: "10.0.0.255" }, 'IPADDR="10.0.0.255" is the broadcast address for /24'],
+    [{ NETMASK: "0" }, 'NETMASK="0" leaves no room for a gateway'],
     [{ ON_SUCCESS: "halt" }, 'ON_SUCCESS="halt" is not one of reboot, poweroff, shell'],
     [{ DHCP_WAIT: "soon" }, 'DHCP_WAIT="soon" is not a number of seconds'],
   ];
@@ -125,6 +177,25 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
       expect(run.calls).toEqual([]); // neither networkctl nor the client ran
     });
   }
+
+  it("writes the whole configuration before asking networkd, and goes back to DHCP if networkd cannot apply it", () => {
+    // DNS is optional; the interface is the first wired one with a link. networkd refuses here, so
+    // the roll-back runs.
+    const run = startSh({ env: { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "24", GATEWAY: "10.0.0.1", NETWORKCTL_EXIT: "1" } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP");
+    const [reload] = run.calls;
+    expect(reload).toMatchObject({ name: "networkctl", args: ["reload"] });
+    expect(reload?.network).toBe("[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=10.0.0.20/24\nGateway=10.0.0.1\n");
+    expect(run.calls.at(-1)).toMatchObject({ name: "networkctl", network: null }); // the file is gone again
+    expect(run.client).toBeUndefined();
+  });
+
+  it("lists every DNS server, commas or blanks between them", () => {
+    const run = startSh({ env: { ...good, IFACE: "eth0", DNS: "10.0.0.2, 10.0.0.3", NETWORKCTL_EXIT: "1" } });
+    expect(run.calls[0]?.network).toContain("Name=eth0\n");
+    expect(run.calls[0]?.network).toContain("DNS=10.0.0.2\nDNS=10.0.0.3\n");
+  });
 
   it("reads the static address from the kernel command line too", () => {
     const run = startSh({ cmdline: "boot=live IPADDR=10.0.0.20 NETMASK=255.255.255.0 GATEWAY=10.0.9.1 CONFIG_NETWORK=1" });

@@ -16,20 +16,42 @@
 #
 # Arguments go to failback-client as they are, except --no-reboot (same as ON_SUCCESS=shell).
 # A variable set in the environment wins over the same name on the kernel command line.
+# Exit code: the client's (docs/cli.md), 2 for a bad variable; unless ON_SUCCESS / ON_FAILURE
+# powers the machine off or reboots it.
+# For its tests on another machine: FAILBACK_CMDLINE, FAILBACK_NETWORK_FILE, FAILBACK_SYS_NET,
+# FAILBACK_BOOT_MEDIUM and FAILBACK_SYSRQ stand for /proc/cmdline, the networkd file,
+# /sys/class/net, the boot device and sysrq.
 set -uo pipefail
+set -f # no pathname expansion: variables hold flags and addresses, never file patterns
 
 say() { printf '%s\n' "$*"; }
 fail_input() { say "start.sh: $*" >&2; finish 2; }
 
+# The live medium: the ISO's own label, whether booted from a CD, a USB stick or copied to RAM.
+boot_medium() {
+  if [[ -n ${FAILBACK_BOOT_MEDIUM:-} ]]; then echo "$FAILBACK_BOOT_MEDIUM"; return; fi
+  if [[ -e /dev/disk/by-label/FAILBACK_LIVECD ]]; then
+    readlink -f /dev/disk/by-label/FAILBACK_LIVECD
+  else
+    findmnt -n -o SOURCE /run/live/medium 2>/dev/null || true
+  fi
+}
+
 # Powering off or rebooting ends start.sh with the client's code; the system is going down.
 after() {
-  local medium why
-  case $1 in
+  local action=$1 status=$2 medium why
+  case $action in
     shell) return 0 ;;
     poweroff) say "Powering off."; systemctl poweroff ;;
     reboot)
-      medium=$(findmnt -n -o SOURCE /run/live/medium 2>/dev/null)
-      [[ -n $medium && $medium != /dev/sr* ]] && say "Remove the USB stick the live system booted from."
+      if ((status != 0)); then
+        # After a failure the disks are not the restored system: boot the ISO again.
+        say "Rebooting."
+        systemctl reboot
+        exit "$status"
+      fi
+      medium=$(boot_medium)
+      [[ -n $medium && $medium != /dev/sr* ]] && say "Remove the USB stick ($medium) the live system booted from."
       say "Rebooting into the restored system in 10 s (press Enter for a shell instead)."
       if read -r -t 10; then return 0; fi
       sync
@@ -40,16 +62,14 @@ after() {
         if ! why=$(eject --no-unmount --scsi "$medium" 2>&1); then
           say "Could not eject $medium (${why:-no reason given}): remove the ISO by hand before the server boots from it again."
         fi
-        echo b >/proc/sysrq-trigger
+        echo b >"${FAILBACK_SYSRQ:-/proc/sysrq-trigger}"
       fi
       systemctl reboot
       ;;
   esac
-  exit "$2"
+  exit "$status"
 }
 
-# What happens once the client is done: at the console the machine reboots into the restored
-# system by default; run by hand, start.sh returns the client's code.
 finish() {
   local status=$1
   if ((status == 0)); then
@@ -57,12 +77,6 @@ finish() {
   else
     ((status == 2)) || say "failback-client exited with code $status: the line above says why. /usr/bin/start.sh runs it again."
     after "$on_failure" "$status"
-  fi
-  if [[ -n ${FAILBACK_AT_BOOT:-} ]]; then
-    # The console stays usable: a shell, with the hints for running again.
-    unset FAILBACK_AT_BOOT
-    cat /etc/motd 2>/dev/null
-    exec bash -l
   fi
   exit "$status"
 }
@@ -102,34 +116,36 @@ while IFS= read -r -d '' word; do
   done
 done < <(cmdline_words)
 
-on_success=${ON_SUCCESS:-reboot}
+on_success=shell
 on_failure=shell
 client_args=()
+no_reboot=0
 for arg in "$@"; do
-  if [[ $arg == --no-reboot ]]; then on_success=shell; else client_args+=("$arg"); fi
+  if [[ $arg == --no-reboot ]]; then no_reboot=1; else client_args+=("$arg"); fi
 done
-case $on_success in reboot | poweroff | shell) ;; *) on_success=shell; fail_input "ON_SUCCESS=\"$ON_SUCCESS\" is not one of reboot, poweroff, shell" ;; esac
 case ${ON_FAILURE:-shell} in reboot | poweroff | shell) on_failure=${ON_FAILURE:-shell} ;; *) fail_input "ON_FAILURE=\"$ON_FAILURE\" is not one of shell, poweroff, reboot" ;; esac
-
+case ${ON_SUCCESS:-reboot} in reboot | poweroff | shell) on_success=${ON_SUCCESS:-reboot} ;; *) fail_input "ON_SUCCESS=\"$ON_SUCCESS\" is not one of reboot, poweroff, shell" ;; esac
+((no_reboot)) && on_success=shell
 [[ ${DHCP_WAIT:-20} =~ ^[0-9]{1,4}$ ]] || fail_input "DHCP_WAIT=\"$DHCP_WAIT\" is not a number of seconds (e.g. 20)"
 
 truthy() { [[ -n ${1:-} && ${1,,} != 0 && ${1,,} != false && ${1,,} != no ]]; }
 
 # ---- network -------------------------------------------------------------------------------
 
+octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 ipv4_number() {
-  # Prints the address as a number; fails for anything that is not a dotted quad of 0..255.
+  # Prints the address as a number; fails for anything but a dotted quad of 0..255 written the
+  # way systemd-networkd reads it (no leading zeros).
   local IFS=. a b c d
-  [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || return 1
+  [[ $1 =~ ^$octet\.$octet\.$octet\.$octet$ ]] || return 1
   read -r a b c d <<<"$1"
-  ((a <= 255 && b <= 255 && c <= 255 && d <= 255)) || return 1
   echo $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
 }
 
 prefix_of() {
   # NETMASK as 255.255.255.0, /24 or 24; fails for a mask whose ones are not contiguous.
   local mask=${1#/} n bits=0
-  if [[ $mask =~ ^[0-9]{1,2}$ ]] && ((10#$mask <= 32)); then echo $((10#$mask)); return 0; fi
+  if [[ $mask =~ ^(3[0-2]|[12]?[0-9])$ ]]; then echo $((10#$mask)); return 0; fi
   n=$(ipv4_number "$mask") || return 1
   while ((n & 0x80000000)); do bits=$((bits + 1)); n=$(((n << 1) & 0xffffffff)); done
   ((n == 0)) || return 1
@@ -137,55 +153,82 @@ prefix_of() {
 }
 
 wired_interface() {
-  local dev first=""
-  for dev in /sys/class/net/*; do
-    dev=${dev##*/}
-    [[ $dev == lo || ! -e /sys/class/net/$dev/device ]] && continue
-    [[ -z $first ]] && first=$dev
-    if [[ $(cat "/sys/class/net/$dev/carrier" 2>/dev/null) == 1 ]]; then echo "$dev"; return 0; fi
+  # The first wired interface with a link; links come up a moment after the drivers, so wait a
+  # little for one before settling for the first interface found.
+  local dev first="" tries
+  for tries in 1 2 3 4 5 6 7 8 9 10; do
+    for dev in $(ls "$sys_net"); do
+      [[ $dev == lo || ! -e $sys_net/$dev/device ]] && continue
+      [[ -z $first ]] && first=$dev
+      if [[ $(cat "$sys_net/$dev/carrier" 2>/dev/null) == 1 ]]; then echo "$dev"; return 0; fi
+    done
+    [[ -z $first ]] && return 0
+    ((tries < 10)) && sleep 0.5
   done
-  [[ -n $first ]] && echo "$first"
+  echo "$first"
 }
 
+static_file=${FAILBACK_NETWORK_FILE:-/run/systemd/network/10-failback-static.network}
+sys_net=${FAILBACK_SYS_NET:-/sys/class/net}
+
 configure_static() {
-  local ip prefix gw_n ip_n mask_n iface dns="" server
+  local prefix gw_n ip_n mask_n iface dns="" server servers=()
   [[ -n ${IPADDR:-} ]] || fail_input "CONFIG_NETWORK=1 needs IPADDR (e.g. IPADDR=10.0.0.20)"
   [[ -n ${NETMASK:-} ]] || fail_input "CONFIG_NETWORK=1 needs NETMASK (e.g. NETMASK=255.255.255.0)"
   ip_n=$(ipv4_number "$IPADDR") || fail_input "IPADDR=\"$IPADDR\" is not an IPv4 address (e.g. 10.0.0.20)"
   prefix=$(prefix_of "$NETMASK") || fail_input "NETMASK=\"$NETMASK\" is not a network mask (e.g. 255.255.255.0 or 24)"
   ((prefix > 0 && prefix < 32)) || fail_input "NETMASK=\"$NETMASK\" leaves no room for a gateway (use 1..31 bits, e.g. 255.255.255.0)"
   mask_n=$(((0xffffffff << (32 - prefix)) & 0xffffffff))
+  if ((prefix < 31)); then
+    local host=$((ip_n & ~mask_n & 0xffffffff)) broadcast=$((~mask_n & 0xffffffff))
+    ((host != 0)) || fail_input "IPADDR=\"$IPADDR\" is the network's own address for /$prefix; choose a host address"
+    ((host != broadcast)) || fail_input "IPADDR=\"$IPADDR\" is the broadcast address for /$prefix; choose a host address"
+  fi
   if [[ -n ${GATEWAY:-} ]]; then
     gw_n=$(ipv4_number "$GATEWAY") || fail_input "GATEWAY=\"$GATEWAY\" is not an IPv4 address (e.g. 10.0.0.1)"
     (((gw_n & mask_n) == (ip_n & mask_n))) || fail_input "GATEWAY=\"$GATEWAY\" is not in $IPADDR/$prefix's network; check IPADDR, NETMASK and GATEWAY"
     ((gw_n != ip_n)) || fail_input "GATEWAY=\"$GATEWAY\" is this machine's own IPADDR"
   fi
-  for server in ${DNS//,/ }; do
+  IFS=', ' read -r -a servers <<<"${DNS:-}"
+  for server in "${servers[@]}"; do
+    [[ -z $server ]] && continue
     ipv4_number "$server" >/dev/null || fail_input "DNS=\"$DNS\": \"$server\" is not an IPv4 address (a list: DNS=10.0.0.2,10.0.0.3)"
     dns+="DNS=$server"$'\n'
   done
-  iface=${IFACE:-$(wired_interface)}
-  [[ -n $iface && -e /sys/class/net/$iface ]] || fail_input "no network interface${IFACE:+ named \"$IFACE\"} to configure (ip link lists them; set IFACE=)"
+  if [[ -n ${IFACE:-} ]]; then
+    [[ $IFACE =~ ^[A-Za-z0-9_.:-]{1,15}$ && -e $sys_net/$IFACE ]] || fail_input "IFACE=\"$IFACE\" is not a network interface here (ip link lists them)"
+    iface=$IFACE
+  else
+    iface=$(wired_interface)
+    [[ -n $iface ]] || fail_input "no wired network interface to configure (ip link lists them; set IFACE=)"
+  fi
 
-  # Everything is checked before anything changes, so a typo never leaves the network half set.
-  mkdir -p /run/systemd/network
+  # Everything is checked before anything changes, so a typo never leaves the network half set;
+  # and if networkd cannot apply it after all, the interface goes back to DHCP.
+  mkdir -p "${static_file%/*}"
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
     [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
     printf '%s' "$dns"
-  } >/run/systemd/network/10-failback-static.network
-  networkctl reload && networkctl reconfigure "$iface" || { say "start.sh: systemd-networkd did not take the static configuration" >&2; return 1; }
-  for _ in $(seq 1 30); do
-    ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" && break
-    sleep 0.5
-  done
-  ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" || { say "start.sh: $iface did not come up with $IPADDR/$prefix" >&2; return 1; }
-  say "Network: $iface $IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${DNS:+, DNS ${DNS//,/ }} (static)"
+  } >"$static_file"
+  if networkctl reload && networkctl reconfigure "$iface"; then
+    for _ in $(seq 1 30); do
+      ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" && break
+      sleep 0.5
+    done
+  fi
+  if ! ip -4 -o addr show dev "$iface" 2>/dev/null | grep -q " $IPADDR/"; then
+    rm -f "$static_file"
+    networkctl reload && networkctl reconfigure "$iface"
+    say "start.sh: $iface did not take $IPADDR/$prefix; it is back on DHCP (journalctl -u systemd-networkd says why)" >&2
+    return 1
+  fi
+  say "Network: $iface $IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}} (static)"
 }
 
 wait_for_dhcp() {
   local line
-  for _ in $(seq 1 $((2 * ${DHCP_WAIT:-20}))); do
+  for _ in $(seq 1 $((2 * 10#${DHCP_WAIT:-20}))); do
     ip -4 route show default 2>/dev/null | grep -q . && break
     sleep 0.5
   done
@@ -208,7 +251,7 @@ if [[ -n ${KEYMAP:-} ]]; then
 fi
 
 if truthy "${CONFIG_NETWORK:-}"; then
-  configure_static || exit 1
+  configure_static || finish 1
 else
   wait_for_dhcp
 fi
@@ -224,8 +267,9 @@ fi
 [[ -n ${DM_VALUE_FORMAT:-} ]] && flags+=(--dm-value-format "$DM_VALUE_FORMAT")
 [[ -n ${DEVICE_MAPPING:-} ]] && flags+=(--device-mapping "$DEVICE_MAPPING")
 truthy "${NO_PROMPT:-}" && flags+=(--no-prompt)
-# shellcheck disable=SC2206 # FAILBACK_ARGS is a list of flags, split on blanks like a command line.
-[[ -n ${FAILBACK_ARGS:-} ]] && flags+=($FAILBACK_ARGS)
+# FAILBACK_ARGS is a list of flags, split on blanks like a command line (no quoting inside).
+read -r -a extra <<<"${FAILBACK_ARGS:-}"
+flags+=("${extra[@]}")
 
 # Keys travel in the environment, where the SDK reads them, never on a command line.
 [[ -n ${AWS_ACCESS_KEY:-} ]] && export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY
@@ -236,6 +280,4 @@ truthy "${NO_PROMPT:-}" && flags+=(--no-prompt)
 unset AWS_ACCESS_KEY AWS_SECRET_KEY
 
 failback-client "${flags[@]}" "${client_args[@]}"
-status=$?
-
-finish "$status"
+finish $?
