@@ -22,6 +22,7 @@ import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
 import { digest, groupDigest, isZero, zeroDigest, zeroGroup } from "./leaves.js";
 import type { FrameLink } from "./link.js";
+import { Outbox } from "./outbox.js";
 import { Slab } from "./slab.js";
 import { Throttle } from "./throttle.js";
 import type { BlockSource } from "./volume-file.js";
@@ -63,8 +64,8 @@ interface Prepared {
 
 /** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
 const MAX_WAITING = 256;
-/** Compressions in flight per session, so the thread pool stays busy while frames keep their order. */
-const PACK_AHEAD = 4;
+/** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
+const PACK_AHEAD = 8;
 
 type GroupFrame = Extract<Frame, { type: Type.Group }>;
 type DigestsFrame = Extract<Frame, { type: Type.Digests }>;
@@ -75,17 +76,17 @@ class Session {
   compress = false;
   sentBytes = 0;
   private readonly slab: Slab;
+  private readonly outbox: Outbox;
   private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
 
-  constructor(
-    private readonly link: FrameLink,
-    private readonly options: SessionOptions,
-  ) {
+  constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.slab = new Slab(options.readBudget ?? 48 * 2 ** 20);
+    const throttled = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
+    this.outbox = new Outbox(link, PACK_AHEAD, throttled, onError);
   }
 
-  private async send(frame: Frame): Promise<void> {
-    if (!this.link.send(encode(frame))) await this.link.ready();
+  private send(frame: Frame): Promise<void> {
+    return this.outbox.push(encode(frame));
   }
 
   private volume(index: number): OpenVolume {
@@ -120,6 +121,8 @@ class Session {
   /** Answers a GROUP: equal, all-zero on the client (send the data at once), or ask for leaves. */
   async answerGroup(frame: GroupFrame, prepared: Prepared): Promise<void> {
     const { digests, zero, group, chunk } = prepared;
+    // The chunk goes back to the slab once every frame taken from it is encoded (a copy).
+    let encoded: Promise<unknown>[] = [];
     try {
       if (group.equals(frame.digest)) {
         await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
@@ -128,7 +131,7 @@ class Session {
       const lastLength = chunk.length - (digests.length - 1) * LEAF_SIZE;
       if (frame.count === digests.length && frame.digest.equals(zeroGroup(digests.length, lastLength))) {
         // The client's batch is all zeros: every non-zero leaf here differs, every zero one is equal.
-        await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests.length);
+        encoded = await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests.length);
         await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
         return;
       }
@@ -136,7 +139,7 @@ class Session {
       this.waiting.set(`${frame.volume}:${frame.batch}`, { first: frame.first, digests, zero });
       await this.send({ type: Type.NeedLeaves, volume: frame.volume, batch: frame.batch });
     } finally {
-      this.slab.give(chunk);
+      void Promise.allSettled(encoded).then(() => this.slab.give(chunk));
     }
   }
 
@@ -184,19 +187,13 @@ class Session {
   }
 
   /**
-   * Sends the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
+   * Queues the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
    * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
+   * Returns the frames' preparations: the bytes given may be reused once they have settled.
    */
-  private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<void> {
+  private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
     const entry = this.volume(volume);
-    const ahead: Promise<Frame>[] = [];
-    const flush = async (limit: number) => {
-      while (ahead.length > limit) {
-        const frame = await ahead.shift()!;
-        await this.throttle.take((frame as Extract<Frame, { type: Type.Data }>).payload.length);
-        await this.send(frame);
-      }
-    };
+    const frames: Promise<Buffer>[] = [];
     for (let i = 0; i < count; ) {
       if (!wanted(i)) {
         i += 1;
@@ -210,13 +207,14 @@ class Session {
       if (raw.length !== length) throw new ReplicationError("IO_ERROR", `agent: ${entry.deviceName} ended at ${leaf * LEAF_SIZE + raw.length} bytes while being served`);
       const check = crc32(raw);
       this.sentBytes += length;
-      ahead.push(entry.packer.pack(raw).then(({ codec, payload }) => ({ type: Type.Data, volume, leaf, count: n, codec, rawLength: length, crc32: check, payload }) as Frame));
-      await flush(PACK_AHEAD);
+      const leaves = n;
+      const frame = entry.packer.pack(raw).then(({ codec, payload }) => encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }));
+      frames.push(frame);
+      await this.outbox.push(frame);
       i += n;
     }
-    await flush(0);
+    return frames;
   }
-
 }
 
 /** Digests of every leaf of a chunk; zero leaves found by a compare and never hashed. */
@@ -275,10 +273,10 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
  */
 export function serveSession(link: FrameLink, options: SessionOptions): Promise<{ sentBytes: number }> {
   const { log, who } = options;
-  const session = new Session(link, options);
   let started = false;
   let queue: Promise<void> = Promise.resolve();
   let failed = false;
+  const session = new Session(link, options, (error) => fail(error));
   const fail = (error: unknown) => {
     if (failed) return;
     failed = true;

@@ -12,9 +12,11 @@
  * lands; writes and zero runs of a volume go in order, and a batch counts as done only when its
  * writes have landed. Received bytes waiting to land are bounded (Connection pauses the link).
  *
- * A verification pass is the same pass over the batches that received writes, with GROUP_VERIFY:
- * the client reads back and hashes what it wrote (its only hashing of received bytes), the agent
- * compares with the group digest it served, without reading its disk again.
+ * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the client
+ * reads it back and hashes it (its only hashing of received bytes) and sends a GROUP with
+ * GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
+ * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
+ * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
  */
 import { crc32 } from "node:zlib";
 import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
@@ -59,8 +61,12 @@ export interface PassCounts {
   zero: number;
   /** Bytes the agent sent as zero runs (the local leaf was not zero). */
   zeroWritten: number;
-  /** First leaves of the batches that received writes: the only ones a verification must re-read. */
+  /** First leaves of the batches that received writes (in a "verify" pass: repairs). */
   written: Set<number>;
+  /** Leaves that the in-pass verification found different, and rewrote. */
+  repairedLeaves: number;
+  /** First leaves of the batches those repairs went to: they need checking again. */
+  repaired: Set<number>;
 }
 
 export interface PassSettings {
@@ -71,6 +77,10 @@ export interface PassSettings {
 }
 
 interface InFlight {
+  /** The batch id on the wire: the batch's index, with VERIFY_ID set in the verification lane. */
+  id: number;
+  /** Whether its answers count as the pass's data (not as repairs found by in-pass verification). */
+  counted: boolean;
   first: number;
   digests: Buffer[];
   /** 1 for each leaf the agent answered (DATA or ZERO). */
@@ -79,14 +89,16 @@ interface InFlight {
 }
 
 const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
+/** Batch ids of the verification lane: the same index with the top bit set, so answers cannot mix. */
+const VERIFY_ID = 0x80000000;
 
 export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[]): Promise<PassCounts[]> {
   const { batchLeaves, window } = settings;
   const started = Date.now();
-  // Two batches per volume in memory at most: the one being hashed and the next being read.
-  const slab = new Slab(2 * locals.length * batchLeaves * LEAF_SIZE);
+  // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
+  const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE);
   const perVolume = locals.map(() => ({
-    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>() } as PassCounts,
+    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>() } as PassCounts,
     hashed: 0,
     landed: Promise.resolve(),
     inFlight: new Map<number, InFlight>(),
@@ -153,12 +165,15 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const v = perVolume[frame.volume]!;
     const expected = Math.min(frame.count * LEAF_SIZE, local.size - frame.leaf * LEAF_SIZE);
     if (frame.rawLength !== expected) return malformed(`a DATA run of ${frame.rawLength} bytes at leaf ${frame.leaf} of ${local.device}, expected ${expected}`);
-    if (!batchOf(frame.volume, frame.leaf, frame.count)) return;
+    const batch = batchOf(frame.volume, frame.leaf, frame.count);
+    if (!batch) return;
     // Decoding starts now, on the thread pool; the write waits for its turn.
     const raw = unpack(frame.codec, frame.payload, frame.rawLength);
     raw.catch(() => undefined);
-    v.counts.sent += frame.rawLength;
-    v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+    if (batch.counted) {
+      v.counts.sent += frame.rawLength;
+      v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+    }
     land(frame.volume, frame.payload.length, async () => {
       const bytes = await raw;
       if (crc32(bytes) !== frame.crc32) {
@@ -173,11 +188,14 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const v = perVolume[frame.volume]!;
     const end = Math.min((frame.leaf + frame.count) * LEAF_SIZE, local.size);
     if (frame.count < 1 || (frame.leaf + frame.count - 1) * LEAF_SIZE >= local.size) return malformed(`zero run beyond ${local.device}`);
-    if (!batchOf(frame.volume, frame.leaf, frame.count)) return;
+    const batch = batchOf(frame.volume, frame.leaf, frame.count);
+    if (!batch) return;
     const start = frame.leaf * LEAF_SIZE;
-    v.counts.zero += end - start;
-    v.counts.zeroWritten += end - start;
-    v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+    if (batch.counted) {
+      v.counts.zero += end - start;
+      v.counts.zeroWritten += end - start;
+      v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+    }
     land(frame.volume, 0, async () => {
       for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
     });
@@ -189,13 +207,14 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (!v) return malformed(`no volume ${frame.volume}`);
     if (frame.type === Type.Data) return onData(frame);
     if (frame.type === Type.Zero) return onZero(frame);
-    const batch = v.inFlight.get(frame.batch);
-    if (!batch) return malformed(`unknown batch ${frame.batch}`);
+    const index = (frame.batch & ~VERIFY_ID) >>> 0;
+    const batch = v.inFlight.get(index);
+    if (!batch || batch.id !== frame.batch) return malformed(`unknown batch ${frame.batch}`);
     if (frame.type === Type.NeedLeaves) {
       connection.send({ type: Type.Digests, volume: frame.volume, batch: frame.batch, first: batch.first, digests: batch.digests });
       return;
     }
-    v.inFlight.delete(frame.batch);
+    v.inFlight.delete(index);
     // Done once every write the agent sent for it has landed.
     v.landed = v.landed.then(() => batch.done());
   });
@@ -211,29 +230,29 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     }
   };
 
-  const volumePass = async (i: number): Promise<PassCounts> => {
+  /**
+   * Hashes a batch just read (and gives its buffer back), puts it in flight and sends its GROUP.
+   * Resolves with the leaves the agent answered, once their writes have landed.
+   */
+  const submit = async (i: number, first: number, chunk: Buffer, verify: boolean): Promise<Uint8Array> => {
     const v = perVolume[i]!;
     const local = locals[i]!;
-    const leaves = Math.ceil(local.size / LEAF_SIZE);
-    const firsts: number[] = [];
-    for (let first = 0; first < leaves; first += batchLeaves) if (!only || only[i]?.has(first)) firsts.push(first);
-    const waits: Promise<void>[] = [];
-    let next = firsts.length > 0 ? readBatch(local, firsts[0]!) : null;
-    for (let n = 0; n < firsts.length; n += 1) {
-      settings.signal?.throwIfAborted();
-      const first = firsts[n]!;
-      const chunk = await next!;
-      next = n + 1 < firsts.length ? readBatch(local, firsts[n + 1]!) : null;
-      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
-      next?.catch(() => undefined);
-      const digests = digestsOf(chunk);
-      const readBytes = chunk.length;
-      slab.give(chunk);
-      const batch = first / batchLeaves;
-      const answered = new Uint8Array(digests.length);
-      waits.push(
-        new Promise<void>((resolve) => {
-          const done = () => {
+    const digests = digestsOf(chunk);
+    const readBytes = chunk.length;
+    slab.give(chunk);
+    const index = first / batchLeaves;
+    const id = verify ? (index | VERIFY_ID) >>> 0 : index;
+    const answered = new Uint8Array(digests.length);
+    const counted = !verify || phase === "verify";
+    const done = new Promise<Uint8Array>((resolve) => {
+      v.inFlight.set(index, {
+        id,
+        counted,
+        first,
+        digests,
+        answered,
+        done: () => {
+          if (counted) {
             // Leaves the agent did not answer were equal; the all-zero ones count as zero.
             for (let k = 0; k < digests.length; k += 1) {
               if (answered[k] === 1) continue;
@@ -242,17 +261,72 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
             }
             v.hashed += readBytes;
             emit(i);
-            resolve();
-          };
-          v.inFlight.set(batch, { first, digests, answered, done });
-        }),
-      );
-      if (!connection.send({ type: Type.Group, volume: i, batch, first, count: digests.length, flags: phase === "verify" ? GROUP_VERIFY : 0, digest: groupDigest(digests) })) {
-        await Promise.race([connection.ready(), connection.closed()]);
+          }
+          resolve(answered);
+        },
+      });
+    });
+    const flags = verify ? GROUP_VERIFY : 0;
+    if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count: digests.length, flags, digest: groupDigest(digests) })) {
+      await Promise.race([connection.ready(), connection.closed()]);
+    }
+    return done;
+  };
+
+  /** Reads the batches at `firsts` (one read ahead) and submits them, at most `window` in flight. */
+  const lane = async (i: number, firsts: AsyncIterable<number>, verify: boolean, onDone: (first: number, answered: Uint8Array) => void): Promise<void> => {
+    const local = locals[i]!;
+    const waits: Promise<void>[] = [];
+    let next: Promise<Buffer> | null = null;
+    let nextFirst = -1;
+    const iterator = firsts[Symbol.asyncIterator]();
+    const advance = async () => {
+      const r = await iterator.next();
+      if (r.done) {
+        next = null;
+        return;
       }
+      nextFirst = r.value;
+      next = readBatch(local, nextFirst);
+      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
+      next.catch(() => undefined);
+    };
+    await advance();
+    while (next) {
+      settings.signal?.throwIfAborted();
+      const first = nextFirst;
+      const chunk: Buffer = await next;
+      await advance();
+      waits.push(submit(i, first, chunk, verify).then((answered) => onDone(first, answered)));
       if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
     }
     await Promise.race([Promise.all(waits), connection.closed()]);
+  };
+
+  const volumePass = async (i: number): Promise<PassCounts> => {
+    const v = perVolume[i]!;
+    const local = locals[i]!;
+    const leaves = Math.ceil(local.size / LEAF_SIZE);
+    async function* listed(): AsyncGenerator<number> {
+      for (let first = 0; first < leaves; first += batchLeaves) if (!only || only[i]?.has(first)) yield first;
+    }
+    if (phase === "verify") {
+      await lane(i, listed(), true, () => undefined);
+    } else {
+      // Batches that received writes go to the verification lane as soon as they have landed.
+      const toVerify = new BatchQueue();
+      const copying = lane(i, listed(), false, (first, answered) => {
+        if (answered.includes(1)) toVerify.push(first);
+      }).finally(() => toVerify.end());
+      const verifying = lane(i, toVerify, true, (first, answered) => {
+        const repaired = answered.reduce((a, b) => a + b, 0);
+        if (repaired > 0) {
+          v.counts.repairedLeaves += repaired;
+          v.counts.repaired.add(first);
+        }
+      });
+      await Promise.all([copying, verifying]);
+    }
     await v.landed;
     if (connection.failed) await connection.closed();
     await local.sink.flush();
@@ -263,4 +337,30 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   };
 
   return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
+}
+
+/** First leaves handed from the copy lane to the verification lane, as an async iterable. */
+class BatchQueue implements AsyncIterable<number> {
+  private items: number[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  push(first: number): void {
+    this.items.push(first);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<number> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) yield item;
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
 }

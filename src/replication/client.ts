@@ -199,7 +199,8 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     }
   };
 
-  // A copy (or continuous) pass, then verification passes until one finds nothing to repair.
+  // A copy (or continuous) pass, which verifies what it wrote as it goes; then verification passes
+  // over what that found and repaired, until one finds nothing more.
   const verifiedPass = async (phase: Phase, lagSince?: number): Promise<void> => {
     const counts = await pass(phase, lagSince);
     summary.sentBytes += counts.reduce((a, c) => a + c.sent, 0);
@@ -207,25 +208,17 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       summary.skippedEqualBytes = counts.reduce((a, c) => a + c.equal, 0);
       summary.skippedZeroBytes = counts.reduce((a, c) => a + c.zero, 0);
     }
-    // A pass that changed nothing was itself a full comparison of both sides' digests.
-    if (counts.every((c) => c.sent === 0 && c.zeroWritten === 0)) {
-      for (const l of locals) options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: summary.mismatchesRepaired });
-      return;
-    }
-    // Batches without writes were compared (group digest) in the pass itself; only the written
-    // ones are read back and compared again.
-    let toCheck = counts.map((c) => c.written);
-    for (let round = 0; ; round += 1) {
+    summary.mismatchesRepaired += counts.reduce((a, c) => a + c.repairedLeaves, 0);
+    // Batches without writes were compared (group digest) in the pass itself, and those with
+    // writes were read back and compared in its verification lane; only repairs need another look.
+    let toCheck = counts.map((c) => c.repaired);
+    for (let round = 0; toCheck.some((set) => set.size > 0); round += 1) {
+      if (round >= 3) throw new ReplicationError("VERIFY_MISMATCH", `verification still finds differences after ${round} repairs: the local disk may be failing`);
       const check = await pass("verify", undefined, toCheck);
       toCheck = check.map((c) => c.written);
-      const mismatches = check.map((c) => c.sent + c.zeroWritten);
-      if (mismatches.every((m) => m === 0)) {
-        for (const l of locals) options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: summary.mismatchesRepaired });
-        return;
-      }
-      summary.mismatchesRepaired += mismatches.reduce((a, m) => a + Math.ceil(m / LEAF_SIZE), 0);
-      if (round >= 2) throw new ReplicationError("VERIFY_MISMATCH", `verification still finds differences after ${round + 1} repairs: the local disk may be failing`);
+      summary.mismatchesRepaired += check.reduce((a, c) => a + Math.ceil((c.sent + c.zeroWritten) / LEAF_SIZE), 0);
     }
+    for (const l of locals) options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: summary.mismatchesRepaired });
   };
 
   try {

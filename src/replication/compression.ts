@@ -5,7 +5,7 @@
  *
  * Invariants: a frame is sent compressed only when that saves at least an eighth of its bytes, so
  * incompressible data costs the receiver nothing; after a run of frames that did not pay, the packer
- * stops trying for a while (doubling, up to MAX_SKIP frames) so random regions cost the sender
+ * stops trying for a while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender
  * little CPU. The work runs on libuv's thread pool (the async zlib calls), beside the main thread
  * that hashes and encrypts: the second core does the compressing.
  */
@@ -16,7 +16,7 @@ import { ReplicationError } from "./errors.js";
 
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
-const MAX_SKIP = 64;
+const MAX_SKIP = 16;
 
 /** A per-stream packer: remembers whether compression has been paying lately. */
 export class Packer {

@@ -9,7 +9,7 @@ const frames: [string, Frame][] = [
   ["READY", { type: Type.Ready, body: { volumes: [] } }],
   ["DIGESTS", { type: Type.Digests, volume: 2, batch: 77, first: 2 ** 40, digests: [sha, Buffer.alloc(32, 1)] }],
   ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(Buffer.alloc(LEAF_SIZE, 9)), payload: Buffer.alloc(LEAF_SIZE, 9) }],
-  ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: MAX_DATA_LEAVES, codec: Codec.Raw, rawLength: MAX_DATA_LEAVES * LEAF_SIZE, crc32: 0xffffffff, payload: Buffer.alloc(MAX_DATA_LEAVES * LEAF_SIZE, 3) }],
+  ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: 3, codec: Codec.Raw, rawLength: 2 * LEAF_SIZE + 1, crc32: 0xffffffff, payload: Buffer.alloc(2 * LEAF_SIZE + 1, 3) }],
   ["DATA brotli, short tail", { type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Brotli, rawLength: LEAF_SIZE + 512, crc32: 1, payload: Buffer.alloc(100, 1) }],
   ["ZERO", { type: Type.Zero, volume: 0, leaf: 5, count: 1000 }],
   ["BATCH_DONE", { type: Type.BatchDone, volume: 3, batch: 4 }],
