@@ -64,6 +64,10 @@ interface Prepared {
 
 /** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
 const MAX_WAITING = 256;
+/** Bytes waiting in the link's queue above which the wire, not this process, is the bottleneck;
+ * and below which it is not any more (the gap keeps the decision from flapping at every frame). */
+const LINK_BOUND = 4 * 2 ** 20;
+const LINK_FREE = 256 * 1024;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 8;
 
@@ -77,9 +81,11 @@ class Session {
   sentBytes = 0;
   private readonly slab: Slab;
   private readonly outbox: Outbox;
+  private readonly link: FrameLink;
   private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
 
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
+    this.link = link;
     this.slab = new Slab(options.readBudget ?? 48 * 2 ** 20);
     const throttled = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
     this.outbox = new Outbox(link, PACK_AHEAD, throttled, onError);
@@ -191,6 +197,17 @@ class Session {
    * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
    * Returns the frames' preparations: the bytes given may be reused once they have settled.
    */
+  private wireBound = false;
+
+  /** Whether frames are queueing for the wire (or for a receiver that is slower than this side):
+   * then compression may pay (compression.ts). */
+  private linkBound(): boolean {
+    const backlog = this.link.backlog;
+    if (backlog >= LINK_BOUND) this.wireBound = true;
+    else if (backlog < LINK_FREE) this.wireBound = false;
+    return this.wireBound;
+  }
+
   private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
     const entry = this.volume(volume);
     const frames: Promise<Buffer>[] = [];
@@ -208,7 +225,7 @@ class Session {
       const check = crc32(raw);
       this.sentBytes += length;
       const leaves = n;
-      const frame = entry.packer.pack(raw).then(({ codec, payload }) => encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }));
+      const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }));
       frames.push(frame);
       await this.outbox.push(frame);
       i += n;

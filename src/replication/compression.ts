@@ -3,11 +3,15 @@
  * compresses text at several hundred MB/s a core and gives up on random data quickly (about 1 GB/s),
  * while deflate crawls on random data; so brotli is the cheap codec here.
  *
- * Invariants: a frame is sent compressed only when that saves at least an eighth of its bytes, so
- * incompressible data costs the receiver nothing; after a run of frames that did not pay, the packer
- * stops trying for a while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender
- * little CPU. The work runs on libuv's thread pool (the async zlib calls), beside the main thread
- * that hashes and encrypts: the second core does the compressing.
+ * When it pays: only while the link is the bottleneck (the caller says so: frames are queueing up
+ * for the wire); on a fast link, compressing would only burn the CPU that hashing and TLS need. A
+ * frame is sent compressed only when that saves at least an eighth of its bytes, so incompressible
+ * data costs the receiver nothing; after a frame that did not pay, the packer stops trying for a
+ * while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender little.
+ *
+ * The work runs on libuv's thread pool (the async zlib calls), beside the main thread that hashes
+ * and encrypts. `chunkSize` is the whole frame: with zlib's default (16 KiB) every 16 KiB of output
+ * is a round trip between the pool and the main thread, which halves decompression speed.
  */
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants } from "node:zlib";
@@ -25,13 +29,15 @@ export class Packer {
 
   constructor(private readonly enabled: boolean) {}
 
-  async pack(raw: Buffer): Promise<{ codec: Codec; payload: Buffer }> {
-    if (!this.enabled) return { codec: Codec.Raw, payload: raw };
+  /** `linkBound`: frames are waiting for the wire, so saving bytes is worth CPU. */
+  async pack(raw: Buffer, linkBound: boolean): Promise<{ codec: Codec; payload: Buffer }> {
+    if (!this.enabled || !linkBound) return { codec: Codec.Raw, payload: raw };
     if (this.skip > 0) {
       this.skip -= 1;
       return { codec: Codec.Raw, payload: raw };
     }
     const packed = await compress(raw, {
+      chunkSize: raw.length + 64,
       params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC },
     });
     if (packed.length <= raw.length - raw.length / 8) {
@@ -48,7 +54,7 @@ export class Packer {
 export async function unpack(codec: Codec, payload: Buffer, rawLength: number): Promise<Buffer> {
   if (codec === Codec.Raw) return payload;
   try {
-    const raw = await decompress(payload, { maxOutputLength: rawLength });
+    const raw = await decompress(payload, { maxOutputLength: rawLength, chunkSize: Math.max(64, rawLength) });
     if (raw.length !== rawLength) throw new Error(`${raw.length} bytes instead of ${rawLength}`);
     return raw;
   } catch (error) {

@@ -14,6 +14,8 @@ export interface FrameLink {
   send(frame: Buffer): boolean;
   /** Resolves once the queued bytes are below the low water mark. */
   ready(): Promise<void>;
+  /** Bytes queued and not yet taken by the transport: high while the wire is the bottleneck. */
+  readonly backlog: number;
   /** Where received frames go, in order. */
   onFrame(listener: (frame: Buffer) => void): void;
   /** Called once, when the link closes or fails, with a reason for the log. */
@@ -91,6 +93,9 @@ export function wsLink(ws: WebSocket): FrameLink {
       return below;
     },
     ready: () => queue.ready(),
+    get backlog() {
+      return queue.bytes;
+    },
     onFrame(listener) {
       ws.on("message", (data: Buffer, isBinary: boolean) => {
         if (!isBinary) {
