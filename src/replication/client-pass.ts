@@ -19,6 +19,7 @@
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
  */
 import { crc32 } from "node:zlib";
+import { batchFirsts, batchLength, batchStart } from "./batches.js";
 import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
@@ -77,7 +78,7 @@ export interface PassSettings {
 }
 
 interface InFlight {
-  /** The batch id on the wire: the batch's index, with VERIFY_ID set in the verification lane. */
+  /** The batch id on the wire: its first leaf, with VERIFY_ID set in the verification lane. */
   id: number;
   /** Whether its answers count as the pass's data (not as repairs found by in-pass verification). */
   counted: boolean;
@@ -89,7 +90,10 @@ interface InFlight {
 }
 
 const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
-/** Batch ids of the verification lane: the same index with the top bit set, so answers cannot mix. */
+/** Written bytes after which a flush starts in the background: the kernel would otherwise hold
+ * every written byte dirty until the pass's final fdatasync, which then waits for all of them. */
+const FLUSH_EVERY = 64 * 2 ** 20;
+/** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 
 export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[]): Promise<PassCounts[]> {
@@ -101,6 +105,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>() } as PassCounts,
     hashed: 0,
     landed: Promise.resolve(),
+    /** Bytes written since the last flush was started, and that flush (at most one at a time). */
+    unflushed: 0,
+    flushing: null as Promise<void> | null,
     inFlight: new Map<number, InFlight>(),
   }));
 
@@ -109,7 +116,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const set = only?.[i];
     if (!set) return local.size;
     let bytes = 0;
-    for (const first of set) bytes += Math.max(0, Math.min(batchLeaves * LEAF_SIZE, local.size - first * LEAF_SIZE));
+    for (const first of set) bytes += Math.max(0, Math.min(batchLength(first, batchLeaves) * LEAF_SIZE, local.size - first * LEAF_SIZE));
     return bytes;
   });
   const emit = (i: number) => {
@@ -135,7 +142,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
 
   /** The batch in flight that holds leaves leaf..leaf+count-1, or null (and the link failed). */
   const batchOf = (i: number, leaf: number, count: number): InFlight | null => {
-    const batch = perVolume[i]!.inFlight.get(Math.floor(leaf / batchLeaves));
+    const batch = perVolume[i]!.inFlight.get(batchStart(leaf, batchLeaves));
     if (!batch || leaf + count > batch.first + batch.digests.length) {
       malformed(`leaves ${leaf}+${count} of volume ${i} are not in a batch in flight`);
       return null;
@@ -160,6 +167,17 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       .finally(() => connection.landingDone(bytes));
   };
 
+  /** Starts a background flush every FLUSH_EVERY bytes; the pass's final flush still waits for all. */
+  const wrote = (i: number, bytes: number) => {
+    const v = perVolume[i]!;
+    v.unflushed += bytes;
+    if (v.unflushed < FLUSH_EVERY || v.flushing) return;
+    v.unflushed = 0;
+    v.flushing = locals[i]!.sink.flush().finally(() => (v.flushing = null));
+    // A failure here is seen again by the final flush, which is awaited.
+    v.flushing.catch(() => undefined);
+  };
+
   const onData = (frame: Extract<Frame, { type: Type.Data }>) => {
     const local = locals[frame.volume]!;
     const v = perVolume[frame.volume]!;
@@ -172,7 +190,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     raw.catch(() => undefined);
     if (batch.counted) {
       v.counts.sent += frame.rawLength;
-      v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+      v.counts.written.add(batch.first);
     }
     land(frame.volume, frame.payload.length, async () => {
       const bytes = await raw;
@@ -180,6 +198,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} failed its checksum; it was not written`);
       }
       await local.sink.write(frame.leaf * LEAF_SIZE, bytes);
+      wrote(frame.volume, bytes.length);
     });
   };
 
@@ -194,10 +213,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (batch.counted) {
       v.counts.zero += end - start;
       v.counts.zeroWritten += end - start;
-      v.counts.written.add(frame.leaf - (frame.leaf % batchLeaves));
+      v.counts.written.add(batch.first);
     }
     land(frame.volume, 0, async () => {
       for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
+      wrote(frame.volume, end - start);
     });
   };
 
@@ -220,7 +240,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   });
 
   const readBatch = async (local: LocalVolume, first: number): Promise<Buffer> => {
-    const length = Math.min(batchLeaves * LEAF_SIZE, local.size - first * LEAF_SIZE);
+    const length = Math.min(batchLength(first, batchLeaves) * LEAF_SIZE, local.size - first * LEAF_SIZE);
     const buf = await slab.take(length);
     try {
       return await local.sink.read(first * LEAF_SIZE, length, buf);
@@ -240,7 +260,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const digests = digestsOf(chunk);
     const readBytes = chunk.length;
     slab.give(chunk);
-    const index = first / batchLeaves;
+    // Batches are named by their first leaf: below 2^31 for any volume under 128 TiB.
+    if (first >= VERIFY_ID) throw new ReplicationError("PROTOCOL_TOO_LARGE", `${local.device}: volumes of 128 TiB or more are not supported`);
+    const index = first;
     const id = verify ? (index | VERIFY_ID) >>> 0 : index;
     const answered = new Uint8Array(digests.length);
     const counted = !verify || phase === "verify";
@@ -308,7 +330,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const local = locals[i]!;
     const leaves = Math.ceil(local.size / LEAF_SIZE);
     async function* listed(): AsyncGenerator<number> {
-      for (let first = 0; first < leaves; first += batchLeaves) if (!only || only[i]?.has(first)) yield first;
+      for (const first of batchFirsts(leaves, batchLeaves)) if (!only || only[i]?.has(first)) yield first;
     }
     if (phase === "verify") {
       await lane(i, listed(), true, () => undefined);
@@ -329,6 +351,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     }
     await v.landed;
     if (connection.failed) await connection.closed();
+    await v.flushing?.catch(() => undefined);
     await local.sink.flush();
     // Equal: everything neither sent as data nor zero, known once the pass is complete.
     v.counts.equal = Math.max(0, totals[i]! - v.counts.sent - v.counts.zero);
