@@ -18,6 +18,7 @@
  */
 import { crc32 } from "node:zlib";
 import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, Type, VERSION, type Frame } from "./codec.js";
+import { CodecChoice } from "./codec-choice.js";
 import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
 import { digest, groupDigest, isZero, zeroDigest, zeroGroup } from "./leaves.js";
@@ -64,10 +65,9 @@ interface Prepared {
 
 /** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
 const MAX_WAITING = 256;
-/** Bytes waiting in the link's queue above which the wire, not this process, is the bottleneck;
- * and below which it is not any more (the gap keeps the decision from flapping at every frame). */
+/** Bytes waiting in the link's queue above which something downstream (the wire, or the receiver)
+ * is the bottleneck, so a compression trial may be worth it. */
 const LINK_BOUND = 4 * 2 ** 20;
-const LINK_FREE = 256 * 1024;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 8;
 
@@ -87,8 +87,14 @@ class Session {
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.link = link;
     this.slab = new Slab(options.readBudget ?? 48 * 2 ** 20);
-    const throttled = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
-    this.outbox = new Outbox(link, PACK_AHEAD, throttled, onError);
+    const beforeSend = (data: Buffer) => {
+      if (data[0] !== Type.Data) return undefined;
+      // DATA's raw length (codec.ts): the volume bytes this frame moves, compressed or not.
+      // Bytes still queued ahead of this frame: the link had no idle gap, so the rate is its own.
+      this.choice.sent(data.readUInt32BE(13), performance.now(), this.link.backlog > 0);
+      return this.throttle.take(data.length);
+    };
+    this.outbox = new Outbox(link, PACK_AHEAD, beforeSend, onError);
   }
 
   private send(frame: Frame): Promise<void> {
@@ -197,15 +203,11 @@ class Session {
    * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
    * Returns the frames' preparations: the bytes given may be reused once they have settled.
    */
-  private wireBound = false;
+  private readonly choice = new CodecChoice(performance.now());
 
-  /** Whether frames are queueing for the wire (or for a receiver that is slower than this side):
-   * then compression may pay (compression.ts). */
+  /** Whether compressing the next frame pays (codec-choice.ts), when the client accepts it. */
   private linkBound(): boolean {
-    const backlog = this.link.backlog;
-    if (backlog >= LINK_BOUND) this.wireBound = true;
-    else if (backlog < LINK_FREE) this.wireBound = false;
-    return this.wireBound;
+    return this.compress && this.choice.compress(performance.now(), this.link.backlog >= LINK_BOUND);
   }
 
   private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
@@ -327,6 +329,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         const wanted = Array.isArray(body.volumes) ? (body.volumes as { device?: unknown; localBytes?: unknown }[]) : [];
         const accepts = Array.isArray(body.codecs) && body.codecs.includes("brotli");
         session.volumes = await openVolumes(wanted, options.volumes, accepts);
+        session.compress = accepts;
         const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
         session.throttle = new Throttle(mbps);
         log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);

@@ -3,9 +3,9 @@
  * compresses text at several hundred MB/s a core and gives up on random data quickly (about 1 GB/s),
  * while deflate crawls on random data; so brotli is the cheap codec here.
  *
- * When it pays: only while the link is the bottleneck (the caller says so: frames are queueing up
- * for the wire); on a fast link, compressing would only burn the CPU that hashing and TLS need. A
- * frame is sent compressed only when that saves at least an eighth of its bytes, so incompressible
+ * When it pays: the caller decides per frame (codec-choice.ts measures whether compressing moves more
+ * volume per second on this link); on a fast link, compressing would only burn the CPU that hashing
+ * and TLS need. A frame is sent compressed only when that saves at least an eighth of its bytes, so incompressible
  * data costs the receiver nothing; after a frame that did not pay, the packer stops trying for a
  * while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender little.
  *
@@ -29,9 +29,9 @@ export class Packer {
 
   constructor(private readonly enabled: boolean) {}
 
-  /** `linkBound`: frames are waiting for the wire, so saving bytes is worth CPU. */
-  async pack(raw: Buffer, linkBound: boolean): Promise<{ codec: Codec; payload: Buffer }> {
-    if (!this.enabled || !linkBound) return { codec: Codec.Raw, payload: raw };
+  /** `worthIt`: the link is slow enough that saving bytes is worth CPU (codec-choice.ts). */
+  async pack(raw: Buffer, worthIt: boolean): Promise<{ codec: Codec; payload: Buffer }> {
+    if (!this.enabled || !worthIt) return { codec: Codec.Raw, payload: raw };
     if (this.skip > 0) {
       this.skip -= 1;
       return { codec: Codec.Raw, payload: raw };

@@ -25,6 +25,9 @@ class End implements FrameLink {
   private closeListener: ((reason: string) => void) | null = null;
   private paused = false;
   private pumping = false;
+  /** Bytes the wire may still carry now (negative: a frame larger than a tick's worth is in flight). */
+  private credit = 0;
+  private lastTick = 0;
   closed = false;
 
   constructor(
@@ -91,10 +94,18 @@ class End implements FrameLink {
     if (this.pumping) return;
     this.pumping = true;
     const tick = () => {
-      let budget = this.options.bytesPerMs ?? Infinity;
-      while (this.outgoing.length > 0 && !this.peer.paused && !this.closed && budget > 0) {
+      const rate = this.options.bytesPerMs;
+      if (rate !== undefined) {
+        const now = performance.now();
+        // The debt of a large frame carries over, so the wire's speed holds whatever the frame size.
+        this.credit = Math.min(rate, this.credit + (this.lastTick === 0 ? rate : (now - this.lastTick) * rate));
+        this.lastTick = now;
+      } else {
+        this.credit = Infinity;
+      }
+      while (this.outgoing.length > 0 && !this.peer.paused && !this.closed && this.credit > 0) {
         const frame = this.outgoing.shift()!;
-        budget -= frame.length;
+        this.credit -= frame.length;
         this.queue.done(frame.length);
         if (this.side === "client") this.counts.toAgent += frame.length;
         else this.counts.toClient += frame.length;
