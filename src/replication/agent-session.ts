@@ -42,7 +42,7 @@ export interface SessionOptions {
   who: string;
   /** Manual pairing: the client's expected proof and this agent's own (bound to the TLS session). */
   pairing?: { expected: string; mine: string };
-  /** Read budget for batches being hashed or sent: the agent's memory bound (default 48 MiB). */
+  /** Read budget for batches being hashed or sent: the agent's memory bound (default 32 MiB). */
   readBudget?: number;
 }
 
@@ -65,9 +65,9 @@ interface Prepared {
 
 /** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
 const MAX_WAITING = 256;
-/** Bytes waiting in the link's queue above which something downstream (the wire, or the receiver)
- * is the bottleneck, so a compression trial may be worth it. */
-const LINK_BOUND = 4 * 2 ** 20;
+/** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
+ * holds this side back, so a compression trial may be worth it. */
+const LINK_BOUND = 2 ** 20;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 8;
 
@@ -86,12 +86,11 @@ class Session {
 
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.link = link;
-    this.slab = new Slab(options.readBudget ?? 48 * 2 ** 20);
+    this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20);
     const beforeSend = (data: Buffer) => {
       if (data[0] !== Type.Data) return undefined;
       // DATA's raw length (codec.ts): the volume bytes this frame moves, compressed or not.
-      // Bytes still queued ahead of this frame: the link had no idle gap, so the rate is its own.
-      this.choice.sent(data.readUInt32BE(13), performance.now(), this.link.backlog > 0);
+      this.choice.sent(data.readUInt32BE(13), performance.now());
       return this.throttle.take(data.length);
     };
     this.outbox = new Outbox(link, PACK_AHEAD, beforeSend, onError);

@@ -192,7 +192,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       v.counts.sent += frame.rawLength;
       v.counts.written.add(batch.first);
     }
-    land(frame.volume, frame.payload.length, async () => {
+    // Counted at its raw size: a compressed frame grows to that while it waits to be written.
+    land(frame.volume, frame.rawLength, async () => {
       const bytes = await raw;
       if (crc32(bytes) !== frame.crc32) {
         throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} failed its checksum; it was not written`);

@@ -6,8 +6,10 @@
  * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
  * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
  * bytes leave, first while sending raw, then during a short trial with compression, and keeps
- * compressing only if the trial moved at least 10% more volume per second. A failed trial is
- * retried after RETRY_MS (the data or the link may change); a kept choice is re-tested as well.
+ * compressing only if the trial moved at least 10% more volume per second. Whatever limits the
+ * rate in either mode (the wire, the receiver, or this side's CPU) counts: the comparison is the
+ * point. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
+ * is re-tested as well.
  *
  *   raw --(backlogged, raw rate known)--> trial --(faster)--> compress --(HOLD_MS)--> raw
  *                                              \--(not faster: wait RETRY_MS)------> raw
@@ -24,7 +26,6 @@ export class CodecChoice {
   private since: number;
   private windowStart: number;
   private windowBytes = 0;
-  private windowBacklogged = true;
   private rawRate = 0;
   private retryAt = 0;
 
@@ -34,20 +35,15 @@ export class CodecChoice {
   }
 
   /** Records `rawBytes` of volume data handed to the link at `now`. */
-  sent(rawBytes: number, now: number, backlogged: boolean): void {
+  sent(rawBytes: number, now: number): void {
     this.windowBytes += rawBytes;
-    this.windowBacklogged &&= backlogged;
     if (now - this.windowStart < WINDOW_MS) return;
     const rate = (this.windowBytes * 1000) / (now - this.windowStart);
-    const clean = this.windowBacklogged;
     this.windowStart = now;
     this.windowBytes = 0;
-    this.windowBacklogged = true;
-    // Raw: only a window in which frames kept queueing measures the wire (or receiver), not us.
     if (this.state === "raw") {
-      if (clean) this.rawRate = rate;
+      this.rawRate = rate;
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + WINDOW_MS) {
-      // Trial: whatever held the rate back, compressing included, counts against it.
       // Frames prepared before the trial were still leaving during its first part: skip it.
       if (rate > this.rawRate * 1.1) this.enter("compress", now);
       else {
@@ -69,7 +65,6 @@ export class CodecChoice {
     this.since = now;
     this.windowStart = now;
     this.windowBytes = 0;
-    this.windowBacklogged = true;
     if (state === "raw") this.rawRate = 0;
   }
 }

@@ -21,6 +21,8 @@ import { ReplicationError } from "./errors.js";
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 const MAX_SKIP = 16;
+/** log2 of brotli's window: 1 MiB, a whole DATA frame (MAX_DATA_LEAVES x 64 KiB). */
+const LGWIN = 20;
 
 /** A per-stream packer: remembers whether compression has been paying lately. */
 export class Packer {
@@ -38,7 +40,13 @@ export class Packer {
     }
     const packed = await compress(raw, {
       chunkSize: raw.length + 64,
-      params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC },
+      params: {
+        [constants.BROTLI_PARAM_QUALITY]: 1,
+        [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+        // A window as large as a frame and no larger: both ends size their buffers by it, and
+        // brotli's default (4 MiB) would cost each compression in flight several MiB for nothing.
+        [constants.BROTLI_PARAM_LGWIN]: LGWIN,
+      },
     });
     if (packed.length <= raw.length - raw.length / 8) {
       this.backoff = 1;
