@@ -17,7 +17,7 @@
  * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
  */
 import { crc32 } from "node:zlib";
-import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, Type, VERSION, type Frame } from "./codec.js";
+import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
 import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
@@ -63,13 +63,31 @@ interface Prepared {
   chunk: Buffer;
 }
 
+/**
+ * Buffers for DATA frames, reused once the link is done with them: a fresh megabyte per frame is
+ * external memory that the garbage collector reclaims late, and the agent's peak memory grew by
+ * the volume of data in flight between collections.
+ */
+class FramePool {
+  private free: Buffer[] = [];
+
+  take(length: number): Buffer {
+    return (this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_FRAME)).subarray(0, length);
+  }
+
+  give(frame: Buffer): void {
+    // Every buffer here owns its whole ArrayBuffer (allocUnsafeSlow); keep a bounded number.
+    if (this.free.length < 16) this.free.push(Buffer.from(frame.buffer, 0, MAX_FRAME));
+  }
+}
+
 /** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
 const MAX_WAITING = 256;
 /** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
  * holds this side back, so a compression trial may be worth it. */
 const LINK_BOUND = 2 ** 20;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
-const PACK_AHEAD = 8;
+const PACK_AHEAD = 6;
 
 type GroupFrame = Extract<Frame, { type: Type.Group }>;
 type DigestsFrame = Extract<Frame, { type: Type.Digests }>;
@@ -82,11 +100,12 @@ class Session {
   private readonly slab: Slab;
   private readonly outbox: Outbox;
   private readonly link: FrameLink;
+  private readonly frames = new FramePool();
   private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
 
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.link = link;
-    this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20);
+    this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20, 16 * 2 ** 20);
     const beforeSend = (data: Buffer) => {
       if (data[0] !== Type.Data) return undefined;
       // DATA's raw length (codec.ts): the volume bytes this frame moves, compressed or not.
@@ -226,9 +245,15 @@ class Session {
       const check = crc32(raw);
       this.sentBytes += length;
       const leaves = n;
-      const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }));
+      let encoded: Buffer | null = null;
+      const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => {
+        encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }, (n) => this.frames.take(n));
+        return encoded;
+      });
       frames.push(frame);
-      await this.outbox.push(frame);
+      await this.outbox.push(frame, () => {
+        if (encoded) this.frames.give(encoded);
+      });
       i += n;
     }
     return frames;

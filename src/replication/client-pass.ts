@@ -100,7 +100,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   const { batchLeaves, window } = settings;
   const started = Date.now();
   // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
-  const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE);
+  const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
   const perVolume = locals.map(() => ({
     counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>() } as PassCounts,
     hashed: 0,

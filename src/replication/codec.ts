@@ -79,7 +79,8 @@ function json(body: unknown): Buffer {
   return text;
 }
 
-export function encode(frame: Frame): Buffer {
+/** Encodes a frame; `alloc` may supply the buffer of a DATA frame (a pool: they are large). */
+export function encode(frame: Frame, alloc: (length: number) => Buffer = Buffer.allocUnsafe): Buffer {
   switch (frame.type) {
     case Type.Hello: {
       const head = Buffer.alloc(1 + MAGIC.length + 2);
@@ -103,7 +104,7 @@ export function encode(frame: Frame): Buffer {
     }
     case Type.Data: {
       checkData(frame.count, frame.codec, frame.rawLength, frame.payload.length);
-      const out = Buffer.allocUnsafe(DATA_HEAD + frame.payload.length);
+      const out = alloc(DATA_HEAD + frame.payload.length);
       out[0] = Type.Data;
       out[1] = frame.volume;
       out.writeBigUInt64BE(BigInt(frame.leaf), 2);

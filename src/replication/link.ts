@@ -10,8 +10,11 @@
 import type { WebSocket } from "ws";
 
 export interface FrameLink {
-  /** Queues one frame; false when the caller should await `ready()` before sending more. */
-  send(frame: Buffer): boolean;
+  /**
+   * Queues one frame; false when the caller should await `ready()` before sending more.
+   * `onSent` runs once the transport no longer needs the buffer (it may then be reused).
+   */
+  send(frame: Buffer, onSent?: () => void): boolean;
   /** Resolves once the queued bytes are below the low water mark. */
   ready(): Promise<void>;
   /** Bytes queued and not yet taken by the transport: high while the wire is the bottleneck. */
@@ -28,8 +31,8 @@ export interface FrameLink {
   terminate(): void;
 }
 
-const HIGH_WATER = 8 * 2 ** 20;
-const LOW_WATER = 2 * 2 ** 20;
+const HIGH_WATER = 4 * 2 ** 20;
+const LOW_WATER = 1 * 2 ** 20;
 
 /** Counts bytes handed to a transport and not yet taken, and wakes senders when it drains. */
 export class SendQueue {
@@ -85,11 +88,19 @@ export function wsLink(ws: WebSocket): FrameLink {
   ws.on("close", (code: number) => close(`closed (${code})`));
   ws.on("error", (error: Error) => close(`failed: ${error.message}`, error));
   return {
-    send(frame) {
-      if (closed || ws.readyState !== ws.OPEN) return true;
+    send(frame, onSent) {
+      // A frame never handed to the socket is not referenced by it: its buffer may go back at once.
+      if (closed || ws.readyState !== ws.OPEN) {
+        onSent?.();
+        return true;
+      }
       const below = queue.add(frame.length);
-      // The callback runs once the frame is written to the socket (or the socket failed).
-      ws.send(frame, { binary: true }, () => queue.done(frame.length));
+      // The callback runs once the frame is written to the socket (TLS has encrypted it into its
+      // own buffers by then), or the socket failed.
+      ws.send(frame, { binary: true }, () => {
+        queue.done(frame.length);
+        onSent?.();
+      });
       return below;
     },
     ready: () => queue.ready(),

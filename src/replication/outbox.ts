@@ -8,7 +8,7 @@
 import type { FrameLink } from "./link.js";
 
 export class Outbox {
-  private readonly frames: Promise<Buffer>[] = [];
+  private readonly frames: { frame: Promise<Buffer>; onSent?: () => void }[] = [];
   private pumping = false;
   private roomWaiters: (() => void)[] = [];
   private failure: unknown = null;
@@ -21,13 +21,19 @@ export class Outbox {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** Queues a frame (or one being prepared); resolves once there is room for more. */
-  async push(frame: Buffer | Promise<Buffer>): Promise<void> {
-    if (this.failure) throw this.failure;
+  /**
+   * Queues a frame (or one being prepared); resolves once there is room for more. `onSent` runs
+   * when the link no longer needs the frame's buffer, or the frame was dropped.
+   */
+  async push(frame: Buffer | Promise<Buffer>, onSent?: () => void): Promise<void> {
+    if (this.failure) {
+      onSent?.();
+      throw this.failure;
+    }
     const queued = Promise.resolve(frame);
     // A preparation that fails is reported by the pump, in its turn.
     queued.catch(() => undefined);
-    this.frames.push(queued);
+    this.frames.push({ frame: queued, onSent });
     if (!this.pumping) void this.pump();
     if (this.frames.length > this.ahead) await new Promise<void>((wake) => this.roomWaiters.push(wake));
   }
@@ -36,15 +42,16 @@ export class Outbox {
     this.pumping = true;
     try {
       while (this.frames.length > 0) {
-        const data = await this.frames[0]!;
+        const { frame, onSent } = this.frames[0]!;
+        const data = await frame;
         this.frames.shift();
         if (this.frames.length <= this.ahead) this.wake();
         await this.beforeSend(data);
-        if (!this.link.send(data)) await this.link.ready();
+        if (!this.link.send(data, onSent)) await this.link.ready();
       }
     } catch (error) {
       this.failure = error;
-      this.frames.length = 0;
+      for (const { onSent } of this.frames.splice(0)) onSent?.();
       this.wake();
       this.onError(error);
     } finally {

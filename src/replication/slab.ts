@@ -10,35 +10,44 @@
 export class Slab {
   private inUse = 0;
   private free: Buffer[] = [];
-  private waiters: { bytes: number; wake: () => void }[] = [];
+  private waiters: { size: number; wake: () => void }[] = [];
 
-  constructor(private readonly budget: number) {}
+  /**
+   * `budget` bytes in all, in buffers of `unit` bytes (the usual batch) so that any free buffer
+   * serves any request up to a unit: a short first or last batch takes a whole unit. A request
+   * larger than a unit gets a buffer of its own, which is not kept.
+   */
+  constructor(
+    private readonly budget: number,
+    private readonly unit: number,
+  ) {}
 
-  private fits(bytes: number): boolean {
+  private fits(size: number): boolean {
     // One request larger than the whole budget still proceeds, alone.
-    return this.inUse === 0 || this.inUse + bytes <= this.budget;
+    return this.inUse === 0 || this.inUse + size <= this.budget;
   }
 
   async take(bytes: number): Promise<Buffer> {
-    if (this.waiters.length > 0 || !this.fits(bytes)) {
-      // give() counts these bytes as in use before waking this caller, so no one can overbook.
-      await new Promise<void>((wake) => this.waiters.push({ bytes, wake }));
+    const size = Math.max(bytes, this.unit);
+    if (this.waiters.length > 0 || !this.fits(size)) {
+      // give() counts this buffer as in use before waking this caller, so no one can overbook.
+      await new Promise<void>((wake) => this.waiters.push({ size, wake }));
     } else {
-      this.inUse += bytes;
+      this.inUse += size;
     }
-    const i = this.free.findIndex((b) => b.length >= bytes);
-    const buf = i >= 0 ? this.free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(bytes);
-    return buf.length === bytes ? buf : buf.subarray(0, bytes);
+    // Buffers are never more than the budget: a new one is made only when none is free.
+    const buf = size === this.unit ? (this.free.pop() ?? Buffer.allocUnsafeSlow(size)) : Buffer.allocUnsafeSlow(size);
+    return buf.subarray(0, bytes);
   }
 
   give(buf: Buffer): void {
-    this.inUse -= buf.length;
-    // Buffers come from allocUnsafeSlow: each owns its whole ArrayBuffer, kept for reuse.
+    // Buffers come from allocUnsafeSlow: each owns its whole ArrayBuffer.
     const whole = Buffer.from(buf.buffer, 0, buf.buffer.byteLength);
-    if (this.free.reduce((a, b) => a + b.length, 0) + whole.length <= this.budget) this.free.push(whole);
-    while (this.waiters.length > 0 && this.fits(this.waiters[0]!.bytes)) {
+    this.inUse -= whole.length;
+    if (whole.length === this.unit) this.free.push(whole);
+    while (this.waiters.length > 0 && this.fits(this.waiters[0]!.size)) {
       const next = this.waiters.shift()!;
-      this.inUse += next.bytes;
+      this.inUse += next.size;
       next.wake();
     }
   }

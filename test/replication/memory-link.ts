@@ -20,7 +20,7 @@ export interface Counts {
 class End implements FrameLink {
   peer!: End;
   private readonly queue = new SendQueue();
-  private readonly outgoing: Buffer[] = [];
+  private readonly outgoing: { frame: Buffer; onSent?: () => void }[] = [];
   private listener: ((frame: Buffer) => void) | null = null;
   private closeListener: ((reason: string) => void) | null = null;
   private paused = false;
@@ -40,9 +40,12 @@ class End implements FrameLink {
     return this.queue.bytes;
   }
 
-  send(frame: Buffer): boolean {
-    if (this.closed) return true;
-    this.outgoing.push(frame);
+  send(frame: Buffer, onSent?: () => void): boolean {
+    if (this.closed) {
+      onSent?.();
+      return true;
+    }
+    this.outgoing.push({ frame, onSent });
     const below = this.queue.add(frame.length);
     this.pump();
     return below;
@@ -83,7 +86,7 @@ class End implements FrameLink {
     for (const end of [this, this.peer]) {
       if (end.closed) continue;
       end.closed = true;
-      end.outgoing.length = 0;
+      for (const { onSent } of end.outgoing.splice(0)) onSent?.();
       end.queue.release();
       setImmediate(() => end.closeListener?.(reason));
     }
@@ -104,7 +107,10 @@ class End implements FrameLink {
         this.credit = Infinity;
       }
       while (this.outgoing.length > 0 && !this.peer.paused && !this.closed && this.credit > 0) {
-        const frame = this.outgoing.shift()!;
+        const { frame: sent, onSent } = this.outgoing.shift()!;
+        // The wire copies: the sender may reuse its buffer once delivered, the receiver keeps its own.
+        const frame = Buffer.from(sent);
+        onSent?.();
         this.credit -= frame.length;
         this.queue.done(frame.length);
         if (this.side === "client") this.counts.toAgent += frame.length;
