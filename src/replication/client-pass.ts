@@ -13,7 +13,8 @@
  * writes have landed. Received bytes waiting to land are bounded (Connection pauses the link).
  *
  * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the client
- * reads it back and hashes it (its only hashing of received bytes) and sends a GROUP with
+ * reads back and hashes the leaves it wrote (its only hashing of received bytes; the other leaves'
+ * digests are those the copy lane computed, of bytes the pass did not write) and sends a GROUP with
  * GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
  * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
@@ -252,15 +253,12 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   };
 
   /**
-   * Hashes a batch just read (and gives its buffer back), puts it in flight and sends its GROUP.
-   * Resolves with the leaves the agent answered, once their writes have landed.
+   * Puts a batch in flight with its leaf digests and sends its GROUP. Resolves with the leaves the
+   * agent answered, once their writes have landed.
    */
-  const submit = async (i: number, first: number, chunk: Buffer, verify: boolean): Promise<Uint8Array> => {
+  const submit = async (i: number, first: number, digests: Buffer[], readBytes: number, verify: boolean): Promise<Uint8Array> => {
     const v = perVolume[i]!;
     const local = locals[i]!;
-    const digests = digestsOf(chunk);
-    const readBytes = chunk.length;
-    slab.give(chunk);
     // Batches are named by their first leaf: below 2^31 for any volume under 128 TiB.
     if (first >= VERIFY_ID) throw new ReplicationError("PROTOCOL_TOO_LARGE", `${local.device}: volumes of 128 TiB or more are not supported`);
     const index = first;
@@ -296,31 +294,67 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return done;
   };
 
-  /** Reads the batches at `firsts` (one read ahead) and submits them, at most `window` in flight. */
-  const lane = async (i: number, firsts: AsyncIterable<number>, verify: boolean, onDone: (first: number, answered: Uint8Array) => void): Promise<void> => {
+  /** Reads whole batches (one read ahead), hashes and submits them, at most `window` in flight. */
+  const lane = async (i: number, firsts: Iterable<number>, verify: boolean, onDone: (first: number, digests: Buffer[], answered: Uint8Array) => void): Promise<void> => {
     const local = locals[i]!;
     const waits: Promise<void>[] = [];
-    let next: Promise<Buffer> | null = null;
-    let nextFirst = -1;
-    const iterator = firsts[Symbol.asyncIterator]();
-    const advance = async () => {
-      const r = await iterator.next();
-      if (r.done) {
-        next = null;
-        return;
-      }
-      nextFirst = r.value;
-      next = readBatch(local, nextFirst);
-      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
-      next.catch(() => undefined);
-    };
-    await advance();
-    while (next) {
+    const list = [...firsts];
+    let next = list.length > 0 ? readBatch(local, list[0]!) : null;
+    for (let n = 0; n < list.length; n += 1) {
       settings.signal?.throwIfAborted();
-      const first = nextFirst;
-      const chunk: Buffer = await next;
-      await advance();
-      waits.push(submit(i, first, chunk, verify).then((answered) => onDone(first, answered)));
+      const first = list[n]!;
+      const chunk = await next!;
+      next = n + 1 < list.length ? readBatch(local, list[n + 1]!) : null;
+      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
+      next?.catch(() => undefined);
+      const digests = digestsOf(chunk);
+      const readBytes = chunk.length;
+      slab.give(chunk);
+      waits.push(submit(i, first, digests, readBytes, verify).then((answered) => onDone(first, digests, answered)));
+      if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
+    }
+    await Promise.race([Promise.all(waits), connection.closed()]);
+  };
+
+  /**
+   * The in-pass verification: for each batch that received writes, reads back and hashes only the
+   * leaves written (the others' digests are the copy lane's, of bytes this pass did not touch) and
+   * sends the batch's GROUP with GROUP_VERIFY.
+   */
+  const verifyLane = async (i: number, written: BatchQueue): Promise<void> => {
+    const v = perVolume[i]!;
+    const local = locals[i]!;
+    const waits: Promise<void>[] = [];
+    for await (const { first, digests, answered } of written) {
+      settings.signal?.throwIfAborted();
+      const mine = digests.slice();
+      for (let k = 0; k < answered.length; ) {
+        if (answered[k] !== 1) {
+          k += 1;
+          continue;
+        }
+        let n = 1;
+        while (k + n < answered.length && answered[k + n] === 1) n += 1;
+        const offset = (first + k) * LEAF_SIZE;
+        const length = Math.min(n * LEAF_SIZE, local.size - offset);
+        const buf = await slab.take(length);
+        try {
+          const back = await local.sink.read(offset, length, buf);
+          digestsOf(back).forEach((d, j) => (mine[k + j] = d));
+        } finally {
+          slab.give(buf);
+        }
+        k += n;
+      }
+      waits.push(
+        submit(i, first, mine, 0, true).then((repairs) => {
+          const repaired = repairs.reduce((a, b) => a + b, 0);
+          if (repaired > 0) {
+            v.counts.repairedLeaves += repaired;
+            v.counts.repaired.add(first);
+          }
+        }),
+      );
       if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
     }
     await Promise.race([Promise.all(waits), connection.closed()]);
@@ -330,25 +364,16 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const v = perVolume[i]!;
     const local = locals[i]!;
     const leaves = Math.ceil(local.size / LEAF_SIZE);
-    async function* listed(): AsyncGenerator<number> {
-      for (const first of batchFirsts(leaves, batchLeaves)) if (!only || only[i]?.has(first)) yield first;
-    }
+    const listed = [...batchFirsts(leaves, batchLeaves)].filter((first) => !only || only[i]?.has(first));
     if (phase === "verify") {
-      await lane(i, listed(), true, () => undefined);
+      await lane(i, listed, true, () => undefined);
     } else {
       // Batches that received writes go to the verification lane as soon as they have landed.
-      const toVerify = new BatchQueue();
-      const copying = lane(i, listed(), false, (first, answered) => {
-        if (answered.includes(1)) toVerify.push(first);
-      }).finally(() => toVerify.end());
-      const verifying = lane(i, toVerify, true, (first, answered) => {
-        const repaired = answered.reduce((a, b) => a + b, 0);
-        if (repaired > 0) {
-          v.counts.repairedLeaves += repaired;
-          v.counts.repaired.add(first);
-        }
-      });
-      await Promise.all([copying, verifying]);
+      const written = new BatchQueue();
+      const copying = lane(i, listed, false, (first, digests, answered) => {
+        if (answered.includes(1)) written.push({ first, digests, answered });
+      }).finally(() => written.end());
+      await Promise.all([copying, verifyLane(i, written)]);
     }
     await v.landed;
     if (connection.failed) await connection.closed();
@@ -363,14 +388,21 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
 }
 
-/** First leaves handed from the copy lane to the verification lane, as an async iterable. */
-class BatchQueue implements AsyncIterable<number> {
-  private items: number[] = [];
+/** A batch that received writes: its first leaf, the copy lane's digests, the leaves written. */
+interface Written {
+  first: number;
+  digests: Buffer[];
+  answered: Uint8Array;
+}
+
+/** Batches handed from the copy lane to the verification lane, as an async iterable. */
+class BatchQueue implements AsyncIterable<Written> {
+  private items: Written[] = [];
   private ended = false;
   private wake: (() => void) | null = null;
 
-  push(first: number): void {
-    this.items.push(first);
+  push(item: Written): void {
+    this.items.push(item);
     this.wake?.();
   }
 
@@ -379,7 +411,7 @@ class BatchQueue implements AsyncIterable<number> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<number> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<Written> {
     for (;;) {
       const item = this.items.shift();
       if (item !== undefined) yield item;
