@@ -20,7 +20,7 @@
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
  */
 import { crc32 } from "node:zlib";
-import { batchFirsts, batchLength, batchStart } from "./batches.js";
+import { BatchLayout } from "./batches.js";
 import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
@@ -112,12 +112,13 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     inFlight: new Map<number, InFlight>(),
   }));
 
+  const layouts = locals.map((local) => new BatchLayout(Math.ceil(local.size / LEAF_SIZE), batchLeaves));
   // What this pass reads of each volume: all of it, or only the batches to verify.
   const totals = locals.map((local, i) => {
     const set = only?.[i];
     if (!set) return local.size;
     let bytes = 0;
-    for (const first of set) bytes += Math.max(0, Math.min(batchLength(first, batchLeaves) * LEAF_SIZE, local.size - first * LEAF_SIZE));
+    for (const first of set) bytes += Math.max(0, Math.min(layouts[i]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE));
     return bytes;
   });
   const emit = (i: number) => {
@@ -143,7 +144,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
 
   /** The batch in flight that holds leaves leaf..leaf+count-1, or null (and the link failed). */
   const batchOf = (i: number, leaf: number, count: number): InFlight | null => {
-    const batch = perVolume[i]!.inFlight.get(batchStart(leaf, batchLeaves));
+    const batch = perVolume[i]!.inFlight.get(layouts[i]!.start(leaf));
     if (!batch || leaf + count > batch.first + batch.digests.length) {
       malformed(`leaves ${leaf}+${count} of volume ${i} are not in a batch in flight`);
       return null;
@@ -242,7 +243,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   });
 
   const readBatch = async (local: LocalVolume, first: number): Promise<Buffer> => {
-    const length = Math.min(batchLength(first, batchLeaves) * LEAF_SIZE, local.size - first * LEAF_SIZE);
+    const length = Math.min(layouts[local.index]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE);
     const buf = await slab.take(length);
     try {
       return await local.sink.read(first * LEAF_SIZE, length, buf);
@@ -363,8 +364,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   const volumePass = async (i: number): Promise<PassCounts> => {
     const v = perVolume[i]!;
     const local = locals[i]!;
-    const leaves = Math.ceil(local.size / LEAF_SIZE);
-    const listed = [...batchFirsts(leaves, batchLeaves)].filter((first) => !only || only[i]?.has(first));
+    const listed = [...layouts[i]!.firsts()].filter((first) => !only || only[i]?.has(first));
     if (phase === "verify") {
       await lane(i, listed, true, () => undefined);
     } else {
