@@ -106,12 +106,7 @@ class Session {
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.link = link;
     this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20, 16 * 2 ** 20);
-    const beforeSend = (data: Buffer) => {
-      if (data[0] !== Type.Data) return undefined;
-      // DATA's raw length (codec.ts): the volume bytes this frame moves, compressed or not.
-      this.choice.sent(data.readUInt32BE(13), performance.now());
-      return this.throttle.take(data.length);
-    };
+    const beforeSend = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
     this.outbox = new Outbox(link, PACK_AHEAD, beforeSend, onError);
   }
 
@@ -252,6 +247,8 @@ class Session {
       });
       frames.push(frame);
       await this.outbox.push(frame, () => {
+        // The link is done with it: `length` volume bytes have left (compressed or not).
+        this.choice.sent(length, performance.now());
         if (encoded) this.frames.give(encoded);
       });
       i += n;

@@ -14,8 +14,10 @@
  *   raw --(backlogged, raw rate known)--> trial --(faster)--> compress --(HOLD_MS)--> raw
  *                                              \--(not faster: wait RETRY_MS)------> raw
  */
-const WINDOW_MS = 100;
-const TRIAL_SETTLE_MS = 60;
+/** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
+ * must hold many bursts for a rate to mean something. */
+const WINDOW_MS = 200;
+const TRIAL_SETTLE_MS = 100;
 const RETRY_MS = 3000;
 const HOLD_MS = 5000;
 
@@ -34,7 +36,7 @@ export class CodecChoice {
     this.windowStart = now;
   }
 
-  /** Records `rawBytes` of volume data handed to the link at `now`. */
+  /** Records `rawBytes` of volume data that the link finished sending at `now`. */
   sent(rawBytes: number, now: number): void {
     this.windowBytes += rawBytes;
     if (now - this.windowStart < WINDOW_MS) return;
