@@ -1,4 +1,5 @@
-/* Leaf digests: sha256 of each LEAF_SIZE block; an all-zero block is known without hashing twice. */
+/* Leaf digests: sha256 of each LEAF_SIZE block; an all-zero block is recognised by a compare against
+ * a zero buffer (memcmp, tens of GB/s) and its digest comes from a cache, never from hashing. */
 import { createHash } from "node:crypto";
 import { LEAF_SIZE } from "./codec.js";
 
@@ -48,4 +49,19 @@ export function groupDigest(digests: Buffer[]): Buffer {
   const hash = createHash("sha256");
   for (const d of digests) hash.update(d);
   return hash.digest();
+}
+
+const zeroGroups = new Map<string, Buffer>();
+
+/** The group digest of `count` all-zero leaves whose last one is `lastLength` bytes (cached): a
+ * GROUP equal to it says the peer's batch holds only zeros, so no leaf digests need to travel. */
+export function zeroGroup(count: number, lastLength: number): Buffer {
+  const key = `${count}:${lastLength}`;
+  let g = zeroGroups.get(key);
+  if (!g) {
+    const digests = Array.from({ length: count }, (_, i) => zeroDigest(i === count - 1 ? lastLength : LEAF_SIZE));
+    g = groupDigest(digests);
+    zeroGroups.set(key, g);
+  }
+  return g;
 }

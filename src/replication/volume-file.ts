@@ -8,14 +8,23 @@ import { constants } from "node:fs";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { ioError, ReplicationError } from "./errors.js";
 
-export interface Volume {
+/** What the agent serves from: a disk read at offsets. `path` names it in messages. */
+export interface BlockSource {
   readonly path: string;
   readonly size: number;
-  read(offset: number, length: number): Promise<Buffer>;
-  write(offset: number, data: Buffer): Promise<void>;
-  flush(): Promise<void>;
+  /** Reads `length` bytes at `offset` (fewer at the end), into `into` when given. */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
+
+/** What the client writes into: a disk it can also read back, and flush to stable storage. */
+export interface BlockSink extends BlockSource {
+  write(offset: number, data: Buffer): Promise<void>;
+  flush(): Promise<void>;
+}
+
+/** A disk-image file or block device: both a source and a sink. */
+export type Volume = BlockSink;
 
 async function blockDeviceSize(rdev: number, path: string): Promise<number> {
   const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
@@ -45,8 +54,9 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   return {
     path,
     size,
-    async read(offset, length) {
-      const buf = Buffer.alloc(length);
+    async read(offset, length, into) {
+      // Every byte up to `done` is overwritten by the read; only those are returned.
+      const buf = into ?? Buffer.allocUnsafe(length);
       try {
         let done = 0;
         while (done < length) {
@@ -54,7 +64,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
           if (bytesRead === 0) break;
           done += bytesRead;
         }
-        return done === length ? buf : buf.subarray(0, done);
+        return done === buf.length ? buf : buf.subarray(0, done);
       } catch (error) {
         throw ioError(side, "reading", path, offset, error);
       }

@@ -1,18 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { decode, encode, LEAF_SIZE, Type, VERSION, type Frame } from "../../src/replication/codec.js";
+import { crc32 } from "node:zlib";
+import { Codec, decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_DATA_LEAVES, Type, VERSION, type Frame } from "../../src/replication/codec.js";
 import { ReplicationError } from "../../src/replication/errors.js";
-import { digest } from "../../src/replication/leaves.js";
 
 const sha = Buffer.alloc(32, 7);
 const frames: [string, Frame][] = [
   ["HELLO", { type: Type.Hello, version: VERSION, body: { volumes: [{ device: "/dev/xvda", localBytes: 1024 }], throttleMbps: 10 } }],
   ["READY", { type: Type.Ready, body: { volumes: [] } }],
   ["DIGESTS", { type: Type.Digests, volume: 2, batch: 77, first: 2 ** 40, digests: [sha, Buffer.alloc(32, 1)] }],
-  ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, sha256: sha, payload: Buffer.alloc(LEAF_SIZE, 9) }],
+  ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(Buffer.alloc(LEAF_SIZE, 9)), payload: Buffer.alloc(LEAF_SIZE, 9) }],
+  ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: 3, codec: Codec.Raw, rawLength: 2 * LEAF_SIZE + 1, crc32: 0xffffffff, payload: Buffer.alloc(2 * LEAF_SIZE + 1, 3) }],
+  ["DATA brotli, short tail", { type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Brotli, rawLength: LEAF_SIZE + 512, crc32: 1, payload: Buffer.alloc(100, 1) }],
   ["ZERO", { type: Type.Zero, volume: 0, leaf: 5, count: 1000 }],
   ["BATCH_DONE", { type: Type.BatchDone, volume: 3, batch: 4 }],
   ["ERROR", { type: Type.Error, body: { code: "TAIL_NOT_ZERO", message: "m" } }],
-  ["GROUP", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, digest: sha }],
+  ["GROUP", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, flags: 0, digest: sha }],
+  ["GROUP verify", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, flags: GROUP_VERIFY, digest: sha }],
   ["NEED_LEAVES", { type: Type.NeedLeaves, volume: 1, batch: 9 }],
 ];
 
@@ -31,17 +34,42 @@ describe("codec", () => {
     expect(decode(encode(frame))).toEqual(frame);
   });
 
-  it.each(frames.filter(([name]) => name !== "DATA"))("%s truncated by one byte is refused, never misread", (name, frame) => {
+  it.each(frames.filter(([name]) => !name.startsWith("DATA")))("%s truncated by one byte is refused, never misread", (name, frame) => {
     const buf = encode(frame);
     expect(refusal(buf.subarray(0, buf.length - 1))).toMatch(name === "HELLO" || name === "READY" || name === "ERROR" ? /^PROTOCOL_/ : /^PROTOCOL_TRUNCATED$/);
   });
 
-  it("a DATA block cut short still decodes, but no longer matches the sha256 it carries", () => {
-    // DATA's length is the frame's; the receiver checks the block's size and sha256 before writing.
+  it("a DATA frame cut short, or whose payload disagrees with its raw length, is refused", () => {
     const payload = Buffer.alloc(LEAF_SIZE, 9);
-    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, sha256: digest(payload), payload });
-    const cut = decode(buf.subarray(0, buf.length - 1)) as Extract<Frame, { type: Type.Data }>;
-    expect(digest(cut.payload).equals(cut.sha256)).toBe(false);
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(payload), payload });
+    expect(refusal(buf.subarray(0, buf.length - 1))).toBe("PROTOCOL_MALFORMED");
+    expect(refusal(buf.subarray(0, 20))).toBe("PROTOCOL_TRUNCATED");
+    // A compressed payload is only ever sent when smaller than the raw bytes.
+    const fat = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 100, crc32: 0, payload: Buffer.alloc(100) });
+    fat[12] = Codec.Brotli;
+    expect(refusal(fat)).toBe("PROTOCOL_MALFORMED");
+  });
+
+  it("a DATA frame damaged in its bytes still decodes, but no longer matches its crc32", () => {
+    // The receiver checks the crc32 of the raw bytes immediately before writing them.
+    const payload = Buffer.alloc(LEAF_SIZE, 9);
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(payload), payload });
+    buf.writeUInt8(buf.readUInt8(buf.length - 100) ^ 1, buf.length - 100);
+    const damaged = decode(buf) as Extract<Frame, { type: Type.Data }>;
+    expect(crc32(damaged.payload)).not.toBe(damaged.crc32);
+  });
+
+  it("refuses a DATA codec it does not know, and runs of no leaves or too many", () => {
+    const payload = Buffer.alloc(10);
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 10, crc32: 0, payload });
+    buf[12] = 9;
+    expect(refusal(buf)).toBe("PROTOCOL_UNKNOWN_CODEC");
+    const none = Buffer.from(buf);
+    none[12] = Codec.Raw;
+    none.writeUInt16BE(0, 10);
+    expect(refusal(none)).toBe("PROTOCOL_MALFORMED");
+    none.writeUInt16BE(MAX_DATA_LEAVES + 1, 10);
+    expect(refusal(none)).toBe("PROTOCOL_MALFORMED");
   });
 
   it("refuses another protocol version with a coded error", () => {
@@ -55,6 +83,7 @@ describe("codec", () => {
     expect(refusal(Buffer.from([0x42, 1, 2]))).toBe("PROTOCOL_UNKNOWN_TYPE");
     expect(refusal(Buffer.alloc(0))).toBe("PROTOCOL_TRUNCATED");
     expect(refusal(Buffer.concat([encode(frames[3]![1]), Buffer.alloc(1)]))).toBe("PROTOCOL_MALFORMED");
+    expect(refusal(Buffer.concat([encode(frames[4]![1]), Buffer.alloc(1)]))).toBe("PROTOCOL_MALFORMED");
     expect(refusal(Buffer.alloc(2 * 2 ** 20))).toBe("PROTOCOL_TOO_LARGE");
     const tooMany = Buffer.alloc(16);
     tooMany[0] = Type.Digests;

@@ -1,0 +1,396 @@
+/*
+ * The agent's half of the engine, for one connection, over any FrameLink (no socket in sight).
+ *
+ * Each byte of the source is hashed once per pass: a GROUP makes the agent read the batch and hash
+ * its leaves; the leaf digests stay in a bounded cache until the client's DIGESTS answer them (a
+ * NEED_LEAVES round trip re-uses them instead of hashing again), and the batch's group digest is
+ * remembered for the session, so the verification that follows the pass compares against it
+ * without reading or hashing the source again. All-zero leaves are recognised by a compare, never
+ * hashed.
+ *
+ * When the client's GROUP is the digest of an all-zero batch (a blank target), the agent sends the
+ * batch's non-zero leaves at once, from the buffer it just hashed: no round trip, no re-read.
+ *
+ * Pipelining: a GROUP's read and hash start as soon as it arrives (bounded by a byte budget), while
+ * earlier answers are still being sent; answers leave in arrival order. Sending never waits per
+ * frame, only when the link's queue is above its high water mark. DATA frames carry runs of up to
+ * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
+ */
+import { crc32 } from "node:zlib";
+import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
+import { CodecChoice } from "./codec-choice.js";
+import { Packer } from "./compression.js";
+import { ReplicationError } from "./errors.js";
+import { digest, groupDigest, isZero, zeroDigest, zeroGroup } from "./leaves.js";
+import type { FrameLink } from "./link.js";
+import { Outbox } from "./outbox.js";
+import { Slab } from "./slab.js";
+import { Throttle } from "./throttle.js";
+import type { BlockSource } from "./volume-file.js";
+
+/** A volume the agent serves: opened afresh for each session. */
+export interface ServedVolume {
+  deviceName: string;
+  path: string;
+  open(): Promise<BlockSource>;
+}
+
+export interface SessionOptions {
+  volumes: ServedVolume[];
+  log: (line: string) => void;
+  /** Who is connected, for the log. */
+  who: string;
+  /** Manual pairing: the client's expected proof and this agent's own (bound to the TLS session). */
+  pairing?: { expected: string; mine: string };
+  /** Read budget for batches being hashed or sent: the agent's memory bound (default 32 MiB). */
+  readBudget?: number;
+}
+
+interface OpenVolume {
+  source: BlockSource;
+  size: number;
+  deviceName: string;
+  /** Group digest of each batch (by first leaf) as served in this session. */
+  served: Map<number, Buffer>;
+  packer: Packer;
+}
+
+/** What a GROUP's read and hash found, kept until the answer is sent. */
+interface Prepared {
+  digests: Buffer[];
+  zero: Uint8Array;
+  group: Buffer;
+  chunk: Buffer;
+}
+
+/**
+ * Buffers for DATA frames, reused once the link is done with them: a fresh megabyte per frame is
+ * external memory that the garbage collector reclaims late, and the agent's peak memory grew by
+ * the volume of data in flight between collections.
+ */
+class FramePool {
+  private free: Buffer[] = [];
+
+  take(length: number): Buffer {
+    return (this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_FRAME)).subarray(0, length);
+  }
+
+  give(frame: Buffer): void {
+    // Every buffer here owns its whole ArrayBuffer (allocUnsafeSlow); keep a bounded number.
+    if (this.free.length < 16) this.free.push(Buffer.from(frame.buffer, 0, MAX_FRAME));
+  }
+}
+
+/** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
+const MAX_WAITING = 256;
+/** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
+ * holds this side back, so a compression trial may be worth it. */
+const LINK_BOUND = 2 ** 20;
+/** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
+const PACK_AHEAD = 6;
+
+type GroupFrame = Extract<Frame, { type: Type.Group }>;
+type DigestsFrame = Extract<Frame, { type: Type.Digests }>;
+
+class Session {
+  volumes: OpenVolume[] = [];
+  throttle = new Throttle(0);
+  compress = false;
+  sentBytes = 0;
+  private readonly slab: Slab;
+  private readonly outbox: Outbox;
+  private readonly link: FrameLink;
+  private readonly frames = new FramePool();
+  private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
+
+  constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
+    this.link = link;
+    this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20, 16 * 2 ** 20);
+    const beforeSend = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
+    this.outbox = new Outbox(link, PACK_AHEAD, beforeSend, onError);
+  }
+
+  private send(frame: Frame): Promise<void> {
+    return this.outbox.push(encode(frame));
+  }
+
+  private volume(index: number): OpenVolume {
+    const entry = this.volumes[index];
+    if (!entry) throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: no volume ${index}`);
+    return entry;
+  }
+
+  /** The byte range of leaves first..first+count, refused when it is not inside the volume. */
+  private range(entry: OpenVolume, first: number, count: number): { start: number; length: number } {
+    const start = first * LEAF_SIZE;
+    const length = Math.min(count * LEAF_SIZE, entry.size - start);
+    if (count < 1 || count > MAX_BATCH_LEAVES || length <= 0) throw new ReplicationError("PROTOCOL_MALFORMED", `protocol: leaves ${first}+${count} are beyond ${entry.deviceName}`);
+    return { start, length };
+  }
+
+  /** Reads and hashes a batch (the only hashing of these bytes on this side) into a budgeted buffer. */
+  async prepare(frame: GroupFrame): Promise<Prepared> {
+    const entry = this.volume(frame.volume);
+    const { start, length } = this.range(entry, frame.first, frame.count);
+    const buf = await this.slab.take(length);
+    try {
+      const prepared = hashLeaves(await entry.source.read(start, length, buf));
+      entry.served.set(frame.first, prepared.group);
+      return prepared;
+    } catch (error) {
+      this.slab.give(buf);
+      throw error;
+    }
+  }
+
+  /** Answers a GROUP: equal, all-zero on the client (send the data at once), or ask for leaves. */
+  async answerGroup(frame: GroupFrame, prepared: Prepared): Promise<void> {
+    const { digests, zero, group, chunk } = prepared;
+    // The chunk goes back to the slab once every frame taken from it is encoded (a copy).
+    let encoded: Promise<unknown>[] = [];
+    try {
+      if (group.equals(frame.digest)) {
+        await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+        return;
+      }
+      const lastLength = chunk.length - (digests.length - 1) * LEAF_SIZE;
+      if (frame.count === digests.length && frame.digest.equals(zeroGroup(digests.length, lastLength))) {
+        // The client's batch is all zeros: every non-zero leaf here differs, every zero one is equal.
+        encoded = await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests.length);
+        await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+        return;
+      }
+      if (this.waiting.size >= MAX_WAITING) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: too many batches waiting for their leaf digests");
+      this.waiting.set(`${frame.volume}:${frame.batch}`, { first: frame.first, digests, zero });
+      await this.send({ type: Type.NeedLeaves, volume: frame.volume, batch: frame.batch });
+    } finally {
+      void Promise.allSettled(encoded).then(() => this.slab.give(chunk));
+    }
+  }
+
+  /** A verification GROUP equal to what this session served needs no read: it is done. */
+  verifiedAlready(frame: GroupFrame): boolean {
+    if ((frame.flags & GROUP_VERIFY) === 0) return false;
+    return this.volume(frame.volume).served.get(frame.first)?.equals(frame.digest) === true;
+  }
+
+  async answerVerified(frame: GroupFrame): Promise<void> {
+    await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+  }
+
+  /** Answers DIGESTS: the leaves that differ, as ZERO runs or DATA runs read from the source. */
+  async answerDigests(frame: DigestsFrame): Promise<void> {
+    const entry = this.volume(frame.volume);
+    const key = `${frame.volume}:${frame.batch}`;
+    let mine = this.waiting.get(key);
+    this.waiting.delete(key);
+    if (!mine || mine.first !== frame.first || mine.digests.length !== frame.digests.length) {
+      // Not asked for by this session (a client may always send leaf digests): hash them now.
+      // Outside the read budget: the GROUPs queued behind this answer may hold all of it.
+      const { start, length } = this.range(entry, frame.first, frame.digests.length);
+      const prepared = hashLeaves(await entry.source.read(start, length));
+      entry.served.set(frame.first, prepared.group);
+      mine = { first: frame.first, digests: prepared.digests, zero: prepared.zero };
+    }
+    const { digests, zero } = mine;
+    const differs = (i: number) => !digests[i]!.equals(frame.digests[i]!);
+    // Leaves that are zero here travel as counts.
+    let run: { leaf: number; count: number } | null = null;
+    for (let i = 0; i < digests.length; i += 1) {
+      if (zero[i] === 1 && differs(i)) {
+        if (run) run.count += 1;
+        else run = { leaf: frame.first + i, count: 1 };
+      } else if (run) {
+        await this.send({ type: Type.Zero, volume: frame.volume, ...run });
+        run = null;
+      }
+    }
+    if (run) await this.send({ type: Type.Zero, volume: frame.volume, ...run });
+    const base = frame.first * LEAF_SIZE;
+    await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0 && differs(i), (offset, length) => entry.source.read(base + offset, length), digests.length);
+    await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+  }
+
+  /**
+   * Queues the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
+   * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
+   * Returns the frames' preparations: the bytes given may be reused once they have settled.
+   */
+  private readonly choice = new CodecChoice(performance.now());
+
+  /** Whether compressing the next frame pays (codec-choice.ts), when the client accepts it. */
+  private linkBound(): boolean {
+    return this.compress && this.choice.compress(performance.now(), this.link.backlog >= LINK_BOUND);
+  }
+
+  private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
+    const entry = this.volume(volume);
+    const frames: Promise<Buffer>[] = [];
+    for (let i = 0; i < count; ) {
+      if (!wanted(i)) {
+        i += 1;
+        continue;
+      }
+      let n = 1;
+      while (n < MAX_DATA_LEAVES && i + n < count && wanted(i + n)) n += 1;
+      const leaf = first + i;
+      const length = Math.min(n * LEAF_SIZE, entry.size - leaf * LEAF_SIZE);
+      const raw = await bytes(i * LEAF_SIZE, length);
+      if (raw.length !== length) throw new ReplicationError("IO_ERROR", `agent: ${entry.deviceName} ended at ${leaf * LEAF_SIZE + raw.length} bytes while being served`);
+      const check = crc32(raw);
+      this.sentBytes += length;
+      const leaves = n;
+      let encoded: Buffer | null = null;
+      const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => {
+        encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }, (n) => this.frames.take(n));
+        return encoded;
+      });
+      frames.push(frame);
+      await this.outbox.push(frame, () => {
+        // The link is done with it: `length` volume bytes have left (compressed or not).
+        this.choice.sent(length, performance.now());
+        if (encoded) this.frames.give(encoded);
+      });
+      i += n;
+    }
+    return frames;
+  }
+}
+
+/** Digests of every leaf of a chunk; zero leaves found by a compare and never hashed. */
+function hashLeaves(chunk: Buffer): Prepared {
+  const count = Math.ceil(chunk.length / LEAF_SIZE);
+  const digests: Buffer[] = new Array<Buffer>(count);
+  const zero = new Uint8Array(count);
+  for (let i = 0; i < count; i += 1) {
+    const block = chunk.subarray(i * LEAF_SIZE, (i + 1) * LEAF_SIZE);
+    if (isZero(block)) {
+      zero[i] = 1;
+      digests[i] = zeroDigest(block.length);
+    } else {
+      digests[i] = digest(block);
+    }
+  }
+  return { digests, zero, group: groupDigest(digests), chunk };
+}
+
+async function checkTailZero(source: BlockSource, from: number, deviceName: string): Promise<void> {
+  const buf = Buffer.allocUnsafe(16 * LEAF_SIZE);
+  for (let at = from; at < source.size; at += buf.length) {
+    const block = await source.read(at, Math.min(buf.length, source.size - at), buf);
+    if (!isZero(block)) {
+      throw new ReplicationError(
+        "TAIL_NOT_ZERO",
+        `agent: ${deviceName} holds data beyond the local disk's size (at ${at} of ${source.size} bytes): use a local disk of at least ${source.size} bytes`,
+      );
+    }
+  }
+}
+
+async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[], served: ServedVolume[], compress: boolean): Promise<OpenVolume[]> {
+  const volumes: OpenVolume[] = [];
+  try {
+    for (const w of wanted) {
+      const entry = served.find((v) => v.deviceName === w.device);
+      if (!entry || typeof w.localBytes !== "number" || w.localBytes <= 0) {
+        throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
+      }
+      const source = await entry.open();
+      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
+      if (w.localBytes < source.size) await checkTailZero(source, w.localBytes, entry.deviceName);
+    }
+    return volumes;
+  } catch (error) {
+    // The session never starts: close what it opened.
+    await Promise.all(volumes.map((v) => v.source.close()));
+    throw error;
+  }
+}
+
+/**
+ * Serves one client over `link` until it closes: HELLO, then GROUP / DIGESTS answered in order.
+ * Resolves once the link is closed and every volume it opened is closed again.
+ */
+export function serveSession(link: FrameLink, options: SessionOptions): Promise<{ sentBytes: number }> {
+  const { log, who } = options;
+  let started = false;
+  let queue: Promise<void> = Promise.resolve();
+  let failed = false;
+  const session = new Session(link, options, (error) => fail(error));
+  const fail = (error: unknown) => {
+    if (failed) return;
+    failed = true;
+    const e = error instanceof ReplicationError ? error : new ReplicationError("AGENT_ERROR", `agent: ${error instanceof Error ? error.message : String(error)}`);
+    log(`${who}: ${e.code}: ${e.message}`);
+    link.send(encode({ type: Type.Error, body: { code: e.code, message: e.message } }));
+    link.close();
+  };
+  const then = (step: () => Promise<void>) => {
+    queue = queue.then(() => (failed ? undefined : step())).catch(fail);
+  };
+
+  link.onFrame((data) => {
+    if (failed) return;
+    let frame: Frame;
+    try {
+      frame = decode(data);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (!started) {
+      if (frame.type !== Type.Hello) return fail(new ReplicationError("PROTOCOL_MALFORMED", "protocol: expected HELLO first"));
+      started = true;
+      const body = frame.body;
+      then(async () => {
+        if (options.pairing && body.proof !== options.pairing.expected) {
+          log(`refused ${who}: wrong pairing code`);
+          throw new ReplicationError("PAIRING_REFUSED", "agent: the pairing code does not match: start both ends with the same --pairing-code");
+        }
+        const wanted = Array.isArray(body.volumes) ? (body.volumes as { device?: unknown; localBytes?: unknown }[]) : [];
+        const accepts = Array.isArray(body.codecs) && body.codecs.includes("brotli");
+        session.volumes = await openVolumes(wanted, options.volumes, accepts);
+        session.compress = accepts;
+        const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
+        session.throttle = new Throttle(mbps);
+        log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);
+        const sizes = session.volumes.map((v) => ({ deviceName: v.deviceName, bytes: v.source.size }));
+        link.send(encode({ type: Type.Ready, body: { version: VERSION, volumes: sizes, proof: options.pairing?.mine } }));
+      });
+      return;
+    }
+    if (frame.type === Type.Group) {
+      const group = frame;
+      let prepared: Promise<Prepared> | null = null;
+      try {
+        // The client sends GROUPs only after READY, so the session's volumes are open here.
+        if (!session.verifiedAlready(group)) {
+          // The read and hash start now, while the answers before this one are still being sent;
+          // the read budget (first come, first served) bounds how far ahead this runs.
+          prepared = session.prepare(group);
+          // Its failure is reported in its turn, below; not as an unhandled rejection before.
+          prepared.catch(() => undefined);
+        }
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      const ready = prepared;
+      then(() => (ready ? ready.then((p) => session.answerGroup(group, p)) : session.answerVerified(group)));
+    } else if (frame.type === Type.Digests) {
+      const digests = frame;
+      then(() => session.answerDigests(digests));
+    } else {
+      fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: unexpected message ${frame.type}`));
+    }
+  });
+
+  return new Promise((resolve) => {
+    link.onClose(() => {
+      void queue.finally(async () => {
+        await Promise.all(session.volumes.map((v) => v.source.close().catch(() => undefined)));
+        resolve({ sentBytes: session.sentBytes });
+      });
+    });
+  });
+}

@@ -1,0 +1,93 @@
+/*
+ * The client's end of one link: decodes frames, counts the bytes each way (what "crossed the wire"
+ * means in summaries and tests: message bytes, without TLS or WebSocket overhead), turns an ERROR
+ * frame or a closed link into one ReplicationError, and holds receive-side backpressure: frames stop
+ * being delivered while more than a bounded number of received bytes wait to be written.
+ */
+import { decode, encode, Type, type Frame } from "./codec.js";
+import { ReplicationError } from "./errors.js";
+import type { FrameLink } from "./link.js";
+
+const PAUSE_ABOVE = 32 * 2 ** 20;
+const RESUME_BELOW = 8 * 2 ** 20;
+
+export class Connection {
+  wireBytesIn = 0;
+  wireBytesOut = 0;
+  private handler: ((frame: Frame) => void) | null = null;
+  private closedWith: ReplicationError | null = null;
+  private onClose: ((error: ReplicationError) => void)[] = [];
+  private landing = 0;
+  private paused = false;
+
+  constructor(readonly link: FrameLink) {
+    link.onFrame((data) => {
+      if (this.closedWith) return;
+      this.wireBytesIn += data.length;
+      let frame: Frame;
+      try {
+        frame = decode(data);
+      } catch (error) {
+        this.fail(error as ReplicationError);
+        return;
+      }
+      if (frame.type === Type.Error) this.fail(new ReplicationError(frame.body.code, frame.body.message));
+      else this.handler?.(frame);
+    });
+    link.onClose((reason, error) => this.fail(new ReplicationError("CONNECTION_LOST", `the connection to the agent was lost: ${reason}`, { cause: error })));
+  }
+
+  get failed(): boolean {
+    return this.closedWith !== null;
+  }
+
+  fail(error: ReplicationError): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    for (const f of this.onClose) f(error);
+    this.link.terminate();
+  }
+
+  closed(): Promise<never> {
+    return new Promise((_, reject) => {
+      if (this.closedWith) reject(this.closedWith);
+      else this.onClose.push(reject);
+    });
+  }
+
+  setHandler(handler: (frame: Frame) => void): void {
+    this.handler = handler;
+  }
+
+  /** Queues a frame; false when the caller should await `ready()` before sending more. */
+  send(frame: Frame): boolean {
+    const data = encode(frame);
+    this.wireBytesOut += data.length;
+    return this.link.send(data);
+  }
+
+  ready(): Promise<void> {
+    return this.link.ready();
+  }
+
+  /** Received bytes now waiting to be written: stop reading the link while too many wait. */
+  landingAdd(bytes: number): void {
+    this.landing += bytes;
+    if (!this.paused && this.landing > PAUSE_ABOVE) {
+      this.paused = true;
+      this.link.pause();
+    }
+  }
+
+  landingDone(bytes: number): void {
+    this.landing -= bytes;
+    if (this.paused && this.landing < RESUME_BELOW) {
+      this.paused = false;
+      this.link.resume();
+    }
+  }
+
+  close(): void {
+    this.link.close();
+  }
+}

@@ -1,0 +1,422 @@
+/*
+ * One pass of the client over one connection, for every volume at once.
+ *
+ * Per volume: read a batch (the next read already under way while this one is hashed), hash its
+ * leaves (zero leaves by a compare, never hashed), send one GROUP digest, keep only the 32-byte
+ * leaf digests while the batch is in flight (a bounded window of batches). The agent answers a
+ * batch with BATCH_DONE, or NEED_LEAVES (then the client sends the leaf DIGESTS), or, when the
+ * client's batch is all zeros, directly with the data.
+ *
+ * Landing: DATA runs are decoded (brotli on the thread pool when compressed), their crc32 checked
+ * against the raw bytes immediately before the write, so a frame damaged anywhere on the way never
+ * lands; writes and zero runs of a volume go in order, and a batch counts as done only when its
+ * writes have landed. Received bytes waiting to land are bounded (Connection pauses the link).
+ *
+ * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the client
+ * reads back and hashes the leaves it wrote (its only hashing of received bytes; the other leaves'
+ * digests are those the copy lane computed, of bytes the pass did not write) and sends a GROUP with
+ * GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
+ * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
+ * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
+ */
+import { crc32 } from "node:zlib";
+import { BatchLayout } from "./batches.js";
+import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
+import type { Connection } from "./client-connection.js";
+import { unpack } from "./compression.js";
+import { ReplicationError } from "./errors.js";
+import { digestsOf, groupDigest, zeroDigest } from "./leaves.js";
+import { Slab } from "./slab.js";
+import type { BlockSink } from "./volume-file.js";
+
+export type Phase = "copy" | "verify" | "continuous";
+
+export type ReplicationEvent =
+  | { type: "connected"; address: string }
+  | {
+      type: "progress";
+      volume: string;
+      phase: Phase;
+      totalBytes: number;
+      hashedBytes: number;
+      sentBytes: number;
+      skippedEqualBytes: number;
+      skippedZeroBytes: number;
+      bytesPerSecond: number;
+      etaSeconds?: number;
+      lagSeconds?: number;
+    }
+  | { type: "reconnecting"; attempt: number; delayMs: number; reason: string }
+  | { type: "verified"; volume: string; mismatchesRepaired: number }
+  | { type: "pass-complete"; pass: number; phase: Phase };
+
+export interface LocalVolume {
+  index: number;
+  device: string;
+  sink: BlockSink;
+  size: number;
+}
+
+export interface PassCounts {
+  sent: number;
+  equal: number;
+  zero: number;
+  /** Bytes the agent sent as zero runs (the local leaf was not zero). */
+  zeroWritten: number;
+  /** First leaves of the batches that received writes (in a "verify" pass: repairs). */
+  written: Set<number>;
+  /** Leaves that the in-pass verification found different, and rewrote. */
+  repairedLeaves: number;
+  /** First leaves of the batches those repairs went to: they need checking again. */
+  repaired: Set<number>;
+}
+
+export interface PassSettings {
+  batchLeaves: number;
+  window: number;
+  signal?: AbortSignal;
+  onEvent?: (event: ReplicationEvent) => void;
+}
+
+interface InFlight {
+  /** The batch id on the wire: its first leaf, with VERIFY_ID set in the verification lane. */
+  id: number;
+  /** Whether its answers count as the pass's data (not as repairs found by in-pass verification). */
+  counted: boolean;
+  first: number;
+  digests: Buffer[];
+  /** 1 for each leaf the agent answered (DATA or ZERO). */
+  answered: Uint8Array;
+  done: () => void;
+}
+
+const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
+/** Written bytes after which a flush starts in the background: the kernel would otherwise hold
+ * every written byte dirty until the pass's final fdatasync, which then waits for all of them. */
+const FLUSH_EVERY = 64 * 2 ** 20;
+/** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
+const VERIFY_ID = 0x80000000;
+
+export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[]): Promise<PassCounts[]> {
+  const { batchLeaves, window } = settings;
+  const started = Date.now();
+  // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
+  const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
+  const perVolume = locals.map(() => ({
+    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>() } as PassCounts,
+    hashed: 0,
+    landed: Promise.resolve(),
+    /** Bytes written since the last flush was started, and that flush (at most one at a time). */
+    unflushed: 0,
+    flushing: null as Promise<void> | null,
+    inFlight: new Map<number, InFlight>(),
+  }));
+
+  const layouts = locals.map((local) => new BatchLayout(Math.ceil(local.size / LEAF_SIZE), batchLeaves));
+  // What this pass reads of each volume: all of it, or only the batches to verify.
+  const totals = locals.map((local, i) => {
+    const set = only?.[i];
+    if (!set) return local.size;
+    let bytes = 0;
+    for (const first of set) bytes += Math.max(0, Math.min(layouts[i]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE));
+    return bytes;
+  });
+  const emit = (i: number) => {
+    const v = perVolume[i]!;
+    const total = totals[i]!;
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? v.hashed / seconds : 0;
+    settings.onEvent?.({
+      type: "progress",
+      volume: locals[i]!.device,
+      phase,
+      totalBytes: total,
+      hashedBytes: v.hashed,
+      sentBytes: v.counts.sent,
+      skippedEqualBytes: v.counts.equal,
+      skippedZeroBytes: v.counts.zero,
+      bytesPerSecond: rate,
+      etaSeconds: rate > 0 ? (total - v.hashed) / rate : undefined,
+      lagSeconds: lagSince === undefined ? undefined : (Date.now() - lagSince) / 1000,
+    });
+  };
+  const malformed = (message: string) => connection.fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: ${message}`));
+
+  /** The batch in flight that holds leaves leaf..leaf+count-1, or null (and the link failed). */
+  const batchOf = (i: number, leaf: number, count: number): InFlight | null => {
+    const batch = perVolume[i]!.inFlight.get(layouts[i]!.start(leaf));
+    if (!batch || leaf + count > batch.first + batch.digests.length) {
+      malformed(`leaves ${leaf}+${count} of volume ${i} are not in a batch in flight`);
+      return null;
+    }
+    for (let k = leaf - batch.first; k < leaf - batch.first + count; k += 1) {
+      if (batch.answered[k] === 1) {
+        malformed(`leaf ${batch.first + k} of volume ${i} answered twice`);
+        return null;
+      }
+      batch.answered[k] = 1;
+    }
+    return batch;
+  };
+
+  /** Queues a landing step after the volume's earlier ones; a failure fails the connection. */
+  const land = (i: number, bytes: number, step: () => Promise<void>) => {
+    const v = perVolume[i]!;
+    connection.landingAdd(bytes);
+    v.landed = v.landed
+      .then(() => (connection.failed ? undefined : step()))
+      .catch((error: unknown) => connection.fail(error instanceof ReplicationError ? error : new ReplicationError("IO_ERROR", String(error), { cause: error })))
+      .finally(() => connection.landingDone(bytes));
+  };
+
+  /** Starts a background flush every FLUSH_EVERY bytes; the pass's final flush still waits for all. */
+  const wrote = (i: number, bytes: number) => {
+    const v = perVolume[i]!;
+    v.unflushed += bytes;
+    if (v.unflushed < FLUSH_EVERY || v.flushing) return;
+    v.unflushed = 0;
+    v.flushing = locals[i]!.sink.flush().finally(() => (v.flushing = null));
+    // A failure here is seen again by the final flush, which is awaited.
+    v.flushing.catch(() => undefined);
+  };
+
+  const onData = (frame: Extract<Frame, { type: Type.Data }>) => {
+    const local = locals[frame.volume]!;
+    const v = perVolume[frame.volume]!;
+    const expected = Math.min(frame.count * LEAF_SIZE, local.size - frame.leaf * LEAF_SIZE);
+    if (frame.rawLength !== expected) return malformed(`a DATA run of ${frame.rawLength} bytes at leaf ${frame.leaf} of ${local.device}, expected ${expected}`);
+    const batch = batchOf(frame.volume, frame.leaf, frame.count);
+    if (!batch) return;
+    // Decoding starts now, on the thread pool; the write waits for its turn.
+    const raw = unpack(frame.codec, frame.payload, frame.rawLength);
+    raw.catch(() => undefined);
+    if (batch.counted) {
+      v.counts.sent += frame.rawLength;
+      v.counts.written.add(batch.first);
+    }
+    // Counted at its raw size: a compressed frame grows to that while it waits to be written.
+    land(frame.volume, frame.rawLength, async () => {
+      const bytes = await raw;
+      if (crc32(bytes) !== frame.crc32) {
+        throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} failed its checksum; it was not written`);
+      }
+      await local.sink.write(frame.leaf * LEAF_SIZE, bytes);
+      wrote(frame.volume, bytes.length);
+    });
+  };
+
+  const onZero = (frame: Extract<Frame, { type: Type.Zero }>) => {
+    const local = locals[frame.volume]!;
+    const v = perVolume[frame.volume]!;
+    const end = Math.min((frame.leaf + frame.count) * LEAF_SIZE, local.size);
+    if (frame.count < 1 || (frame.leaf + frame.count - 1) * LEAF_SIZE >= local.size) return malformed(`zero run beyond ${local.device}`);
+    const batch = batchOf(frame.volume, frame.leaf, frame.count);
+    if (!batch) return;
+    const start = frame.leaf * LEAF_SIZE;
+    if (batch.counted) {
+      v.counts.zero += end - start;
+      v.counts.zeroWritten += end - start;
+      v.counts.written.add(batch.first);
+    }
+    land(frame.volume, 0, async () => {
+      for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
+      wrote(frame.volume, end - start);
+    });
+  };
+
+  connection.setHandler((frame) => {
+    if (frame.type !== Type.Data && frame.type !== Type.Zero && frame.type !== Type.BatchDone && frame.type !== Type.NeedLeaves) return;
+    const v = perVolume[frame.volume];
+    if (!v) return malformed(`no volume ${frame.volume}`);
+    if (frame.type === Type.Data) return onData(frame);
+    if (frame.type === Type.Zero) return onZero(frame);
+    const index = (frame.batch & ~VERIFY_ID) >>> 0;
+    const batch = v.inFlight.get(index);
+    if (!batch || batch.id !== frame.batch) return malformed(`unknown batch ${frame.batch}`);
+    if (frame.type === Type.NeedLeaves) {
+      connection.send({ type: Type.Digests, volume: frame.volume, batch: frame.batch, first: batch.first, digests: batch.digests });
+      return;
+    }
+    v.inFlight.delete(index);
+    // Done once every write the agent sent for it has landed.
+    v.landed = v.landed.then(() => batch.done());
+  });
+
+  const readBatch = async (local: LocalVolume, first: number): Promise<Buffer> => {
+    const length = Math.min(layouts[local.index]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE);
+    const buf = await slab.take(length);
+    try {
+      return await local.sink.read(first * LEAF_SIZE, length, buf);
+    } catch (error) {
+      slab.give(buf);
+      throw error;
+    }
+  };
+
+  /**
+   * Puts a batch in flight with its leaf digests and sends its GROUP. Resolves with the leaves the
+   * agent answered, once their writes have landed.
+   */
+  const submit = async (i: number, first: number, digests: Buffer[], readBytes: number, verify: boolean): Promise<Uint8Array> => {
+    const v = perVolume[i]!;
+    const local = locals[i]!;
+    // Batches are named by their first leaf: below 2^31 for any volume under 128 TiB.
+    if (first >= VERIFY_ID) throw new ReplicationError("PROTOCOL_TOO_LARGE", `${local.device}: volumes of 128 TiB or more are not supported`);
+    const index = first;
+    const id = verify ? (index | VERIFY_ID) >>> 0 : index;
+    const answered = new Uint8Array(digests.length);
+    const counted = !verify || phase === "verify";
+    const done = new Promise<Uint8Array>((resolve) => {
+      v.inFlight.set(index, {
+        id,
+        counted,
+        first,
+        digests,
+        answered,
+        done: () => {
+          if (counted) {
+            // Leaves the agent did not answer were equal; the all-zero ones count as zero.
+            for (let k = 0; k < digests.length; k += 1) {
+              if (answered[k] === 1) continue;
+              const len = Math.min(LEAF_SIZE, local.size - (first + k) * LEAF_SIZE);
+              if (digests[k]!.equals(zeroDigest(len))) v.counts.zero += len;
+            }
+            v.hashed += readBytes;
+            emit(i);
+          }
+          resolve(answered);
+        },
+      });
+    });
+    const flags = verify ? GROUP_VERIFY : 0;
+    if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count: digests.length, flags, digest: groupDigest(digests) })) {
+      await Promise.race([connection.ready(), connection.closed()]);
+    }
+    return done;
+  };
+
+  /** Reads whole batches (one read ahead), hashes and submits them, at most `window` in flight. */
+  const lane = async (i: number, firsts: Iterable<number>, verify: boolean, onDone: (first: number, digests: Buffer[], answered: Uint8Array) => void): Promise<void> => {
+    const local = locals[i]!;
+    const waits: Promise<void>[] = [];
+    const list = [...firsts];
+    let next = list.length > 0 ? readBatch(local, list[0]!) : null;
+    for (let n = 0; n < list.length; n += 1) {
+      settings.signal?.throwIfAborted();
+      const first = list[n]!;
+      const chunk = await next!;
+      next = n + 1 < list.length ? readBatch(local, list[n + 1]!) : null;
+      // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
+      next?.catch(() => undefined);
+      const digests = digestsOf(chunk);
+      const readBytes = chunk.length;
+      slab.give(chunk);
+      waits.push(submit(i, first, digests, readBytes, verify).then((answered) => onDone(first, digests, answered)));
+      if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
+    }
+    await Promise.race([Promise.all(waits), connection.closed()]);
+  };
+
+  /**
+   * The in-pass verification: for each batch that received writes, reads back and hashes only the
+   * leaves written (the others' digests are the copy lane's, of bytes this pass did not touch) and
+   * sends the batch's GROUP with GROUP_VERIFY.
+   */
+  const verifyLane = async (i: number, written: BatchQueue): Promise<void> => {
+    const v = perVolume[i]!;
+    const local = locals[i]!;
+    const waits: Promise<void>[] = [];
+    for await (const { first, digests, answered } of written) {
+      settings.signal?.throwIfAborted();
+      const mine = digests.slice();
+      for (let k = 0; k < answered.length; ) {
+        if (answered[k] !== 1) {
+          k += 1;
+          continue;
+        }
+        let n = 1;
+        while (k + n < answered.length && answered[k + n] === 1) n += 1;
+        const offset = (first + k) * LEAF_SIZE;
+        const length = Math.min(n * LEAF_SIZE, local.size - offset);
+        const buf = await slab.take(length);
+        try {
+          const back = await local.sink.read(offset, length, buf);
+          digestsOf(back).forEach((d, j) => (mine[k + j] = d));
+        } finally {
+          slab.give(buf);
+        }
+        k += n;
+      }
+      waits.push(
+        submit(i, first, mine, 0, true).then((repairs) => {
+          const repaired = repairs.reduce((a, b) => a + b, 0);
+          if (repaired > 0) {
+            v.counts.repairedLeaves += repaired;
+            v.counts.repaired.add(first);
+          }
+        }),
+      );
+      if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
+    }
+    await Promise.race([Promise.all(waits), connection.closed()]);
+  };
+
+  const volumePass = async (i: number): Promise<PassCounts> => {
+    const v = perVolume[i]!;
+    const local = locals[i]!;
+    const listed = [...layouts[i]!.firsts()].filter((first) => !only || only[i]?.has(first));
+    if (phase === "verify") {
+      await lane(i, listed, true, () => undefined);
+    } else {
+      // Batches that received writes go to the verification lane as soon as they have landed.
+      const written = new BatchQueue();
+      const copying = lane(i, listed, false, (first, digests, answered) => {
+        if (answered.includes(1)) written.push({ first, digests, answered });
+      }).finally(() => written.end());
+      await Promise.all([copying, verifyLane(i, written)]);
+    }
+    await v.landed;
+    if (connection.failed) await connection.closed();
+    await v.flushing?.catch(() => undefined);
+    await local.sink.flush();
+    // Equal: everything neither sent as data nor zero, known once the pass is complete.
+    v.counts.equal = Math.max(0, totals[i]! - v.counts.sent - v.counts.zero);
+    emit(i);
+    return v.counts;
+  };
+
+  return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
+}
+
+/** A batch that received writes: its first leaf, the copy lane's digests, the leaves written. */
+interface Written {
+  first: number;
+  digests: Buffer[];
+  answered: Uint8Array;
+}
+
+/** Batches handed from the copy lane to the verification lane, as an async iterable. */
+class BatchQueue implements AsyncIterable<Written> {
+  private items: Written[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  push(item: Written): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Written> {
+    for (;;) {
+      const item = this.items.shift();
+      if (item !== undefined) yield item;
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/*
+ * Whether compressing DATA pays on this link right now, decided by measuring rather than guessing.
+ * Pure: the caller passes the clock.
+ *
+ * Compression can only pay while frames queue for the wire (`backlogged`); but frames also queue
+ * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
+ * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
+ * bytes leave, first while sending raw, then during a short trial with compression, and keeps
+ * compressing only if the trial moved at least 10% more volume per second. Whatever limits the
+ * rate in either mode (the wire, the receiver, or this side's CPU) counts: the comparison is the
+ * point. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
+ * is re-tested as well.
+ *
+ *   raw --(backlogged, raw rate known)--> trial --(faster)--> compress --(HOLD_MS)--> raw
+ *                                              \--(not faster: wait RETRY_MS)------> raw
+ */
+/** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
+ * must hold many bursts for a rate to mean something. */
+const WINDOW_MS = 200;
+const TRIAL_SETTLE_MS = 100;
+const RETRY_MS = 3000;
+const HOLD_MS = 5000;
+
+type State = "raw" | "trial" | "compress";
+
+export class CodecChoice {
+  private state: State = "raw";
+  private since: number;
+  private windowStart: number;
+  private windowBytes = 0;
+  private rawRate = 0;
+  private retryAt = 0;
+
+  constructor(now: number) {
+    this.since = now;
+    this.windowStart = now;
+  }
+
+  /** Records `rawBytes` of volume data that the link finished sending at `now`. */
+  sent(rawBytes: number, now: number): void {
+    this.windowBytes += rawBytes;
+    if (now - this.windowStart < WINDOW_MS) return;
+    const rate = (this.windowBytes * 1000) / (now - this.windowStart);
+    this.windowStart = now;
+    this.windowBytes = 0;
+    if (this.state === "raw") {
+      this.rawRate = rate;
+    } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + WINDOW_MS) {
+      // Frames prepared before the trial were still leaving during its first part: skip it.
+      if (rate > this.rawRate * 1.1) this.enter("compress", now);
+      else {
+        this.enter("raw", now);
+        this.retryAt = now + RETRY_MS;
+      }
+    }
+  }
+
+  /** Whether the next frame should be compressed. */
+  compress(now: number, backlogged: boolean): boolean {
+    if (this.state === "raw" && backlogged && this.rawRate > 0 && now >= this.retryAt) this.enter("trial", now);
+    else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
+    return this.state !== "raw";
+  }
+
+  private enter(state: State, now: number): void {
+    this.state = state;
+    this.since = now;
+    this.windowStart = now;
+    this.windowBytes = 0;
+    if (state === "raw") this.rawRate = 0;
+  }
+}

@@ -1,0 +1,128 @@
+/*
+ * The engine's view of its transport: an ordered, reliable channel of whole frames with
+ * backpressure both ways. The engine (agent-session.ts, client-pass.ts) knows only this interface;
+ * the WebSocket-over-TLS wiring is `wsLink` below, and the tests use an in-memory pair.
+ *
+ * Sending never waits: `send` queues the frame and says whether the queue is still below its high
+ * water mark; a sender that gets false awaits `ready()`. That is one await per megabyte at most,
+ * instead of one per frame, and the queue stays bounded (ws: "bufferedAmount", send callbacks).
+ */
+import type { WebSocket } from "ws";
+
+export interface FrameLink {
+  /**
+   * Queues one frame; false when the caller should await `ready()` before sending more.
+   * `onSent` runs once the transport no longer needs the buffer (it may then be reused).
+   */
+  send(frame: Buffer, onSent?: () => void): boolean;
+  /** Resolves once the queued bytes are below the low water mark. */
+  ready(): Promise<void>;
+  /** Bytes queued and not yet taken by the transport: high while the wire is the bottleneck. */
+  readonly backlog: number;
+  /** Where received frames go, in order. */
+  onFrame(listener: (frame: Buffer) => void): void;
+  /** Called once, when the link closes or fails, with a reason for the log. */
+  onClose(listener: (reason: string, error?: Error) => void): void;
+  /** Receive-side backpressure: stop delivering frames until `resume()`. */
+  pause(): void;
+  resume(): void;
+  /** Closes cleanly after the queued frames; `terminate` drops them. */
+  close(): void;
+  terminate(): void;
+}
+
+const HIGH_WATER = 4 * 2 ** 20;
+const LOW_WATER = 1 * 2 ** 20;
+
+/** Counts bytes handed to a transport and not yet taken, and wakes senders when it drains. */
+export class SendQueue {
+  private queued = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly high = HIGH_WATER,
+    private readonly low = LOW_WATER,
+  ) {}
+
+  get bytes(): number {
+    return this.queued;
+  }
+
+  add(bytes: number): boolean {
+    this.queued += bytes;
+    return this.queued < this.high;
+  }
+
+  done(bytes: number): void {
+    this.queued -= bytes;
+    if (this.queued <= this.low && this.waiters.length > 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  ready(): Promise<void> {
+    if (this.queued <= this.low) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Wakes every waiter (the link closed: their next send fails instead of hanging). */
+  release(): void {
+    this.queued = 0;
+    this.done(0);
+  }
+}
+
+/** A FrameLink over an open WebSocket (binary messages, one frame each). */
+export function wsLink(ws: WebSocket): FrameLink {
+  const queue = new SendQueue();
+  let closeListener: ((reason: string, error?: Error) => void) | null = null;
+  let closed = false;
+  const close = (reason: string, error?: Error) => {
+    if (closed) return;
+    closed = true;
+    queue.release();
+    closeListener?.(reason, error);
+  };
+  ws.on("close", (code: number) => close(`closed (${code})`));
+  ws.on("error", (error: Error) => close(`failed: ${error.message}`, error));
+  return {
+    send(frame, onSent) {
+      // A frame never handed to the socket is not referenced by it: its buffer may go back at once.
+      if (closed || ws.readyState !== ws.OPEN) {
+        onSent?.();
+        return true;
+      }
+      const below = queue.add(frame.length);
+      // The callback runs once the frame is written to the socket (TLS has encrypted it into its
+      // own buffers by then), or the socket failed.
+      ws.send(frame, { binary: true }, () => {
+        queue.done(frame.length);
+        onSent?.();
+      });
+      return below;
+    },
+    ready: () => queue.ready(),
+    get backlog() {
+      return queue.bytes;
+    },
+    onFrame(listener) {
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) {
+          close("a text message on a binary protocol");
+          ws.terminate();
+          return;
+        }
+        listener(data);
+      });
+    },
+    onClose(listener) {
+      closeListener = listener;
+    },
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    close: () => ws.close(1000),
+    terminate: () => ws.terminate(),
+  };
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { CodecChoice } from "../../src/replication/codec-choice.js";
+
+/**
+ * Drives a chooser with a link that takes `rawRate(compressing)` volume bytes per second, in 1 MiB
+ * frames, for `ms` milliseconds; returns how many frames were compressed.
+ */
+function drive(choice: CodecChoice, start: number, ms: number, rate: (compressing: boolean) => number, backlogged = true): { compressed: number; end: number } {
+  let now = start;
+  let compressed = 0;
+  while (now < start + ms) {
+    const c = choice.compress(now, backlogged);
+    if (c) compressed += 1;
+    now += (2 ** 20 / rate(c)) * 1000;
+    choice.sent(2 ** 20, now);
+  }
+  return { compressed, end: now };
+}
+
+describe("codec choice", () => {
+  it("keeps compressing on a slow wire where it moves more volume per second", () => {
+    const choice = new CodecChoice(0);
+    // 120 MB/s raw; compressed frames carry 3x the volume per wire byte, CPU caps them at 250 MB/s.
+    const { compressed, end } = drive(choice, 0, 2000, (c) => (c ? 250e6 : 120e6));
+    expect(choice.compress(end, true)).toBe(true);
+    expect(compressed).toBeGreaterThan(0);
+  });
+
+  it("goes back to raw where compressing moves less (a fast link, or a busy receiver)", () => {
+    const choice = new CodecChoice(0);
+    const { end } = drive(choice, 0, 1000, (c) => (c ? 150e6 : 300e6));
+    expect(choice.compress(end, true)).toBe(false);
+  });
+
+  it("never tries while frames do not queue (this side is the bottleneck)", () => {
+    const choice = new CodecChoice(0);
+    const { compressed } = drive(choice, 0, 2000, (c) => (c ? 250e6 : 120e6), false);
+    expect(compressed).toBe(0);
+  });
+});

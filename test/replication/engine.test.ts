@@ -1,0 +1,247 @@
+/*
+ * The engine without sockets (after diskrsync's sync_test.go): the agent's session and the client's
+ * passes over an in-memory link pair, between in-memory disks that count what they read and write.
+ * Each case asserts the result byte for byte and how many bytes crossed the link.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { replicateOver, serveSession, type Connect, type ReplicationSummary } from "../../src/replication/index.js";
+import { decode, Type } from "../../src/replication/codec.js";
+import { MemoryDisk } from "./memory-disk.js";
+import { linkPair, type Counts, type PairOptions } from "./memory-link.js";
+
+const KiB = 1024;
+const MiB = 2 ** 20;
+const LEAF = 64 * KiB;
+
+/** Deterministic incompressible bytes. */
+function random(length: number, seed: string): Buffer {
+  const out = Buffer.alloc(length);
+  let block = createHash("sha512").update(seed).digest();
+  for (let at = 0; at < length; at += 64) {
+    block.copy(out, at);
+    block = createHash("sha512").update(block).digest();
+  }
+  return out;
+}
+
+/** A volume: random data in the first half of each MiB, zeros in the second. */
+function volume(bytes: number, seed: string): Buffer {
+  const out = Buffer.alloc(bytes);
+  for (let at = 0; at < bytes; at += MiB) random(Math.min(MiB / 2, bytes - at), `${seed}${at}`).copy(out, at);
+  return out;
+}
+
+/** Text-like bytes: brotli shrinks them several times. */
+function text(bytes: number): Buffer {
+  const words = ["volume", "failback", "recovery", "instance", "replication", "block", "agent", "client"];
+  let s = "";
+  for (let i = 0; s.length < bytes; i += 1) s += `${words[(i * 7) % words.length]} ${i} ${words[(i * 3) % words.length]};\n`;
+  return Buffer.from(s.slice(0, bytes));
+}
+
+interface Run {
+  summary: ReplicationSummary;
+  counts: Counts;
+  connections: number;
+}
+
+/** Replicates `source` into `target` over in-memory links (one per connection attempt). */
+async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: { recoveryBytes?: number; link?: PairOptions; compression?: boolean; window?: number } = {}): Promise<Run> {
+  const counts: Counts = { toAgent: 0, toClient: 0 };
+  let connections = 0;
+  const sessions: Promise<unknown>[] = [];
+  const connect: Connect = async () => {
+    connections += 1;
+    const pair = linkPair(options.link, counts);
+    sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
+    return { link: pair.client };
+  };
+  const summary = await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: options.recoveryBytes ?? source.size, open: async () => target }], {
+    address: "memory",
+    mode: "once",
+    reconnect: { attempts: 3, baseDelayMs: 1 },
+    batchLeaves: 16,
+    window: options.window ?? 4,
+    compression: options.compression ?? false,
+  });
+  await Promise.all(sessions);
+  return { summary, counts, connections };
+}
+
+const wire = (c: Counts) => c.toAgent + c.toClient;
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+describe("engine over in-memory disks and link", () => {
+  it("identical disks: no data crosses, digests stay far below 0.1% of the volume", async () => {
+    const source = new MemoryDisk(volume(8 * MiB, "same"));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    const { summary, counts } = await replicateMemory(source, target);
+    expect(summary.sentBytes).toBe(0);
+    expect(target.writtenBytes).toBe(0);
+    expect(summary.skippedEqualBytes).toBe(4 * MiB);
+    expect(summary.skippedZeroBytes).toBe(4 * MiB);
+    // HELLO + READY, then one 49-byte GROUP and one 6-byte BATCH_DONE per 1 MiB batch.
+    expect(wire(counts)).toBeLessThan(0.001 * 8 * MiB);
+    expect(summary.wireBytes).toBe(wire(counts));
+  });
+
+  it("blank target: the non-zero data crosses once, without leaf digests, and is verified", async () => {
+    const source = new MemoryDisk(volume(8 * MiB, "blank"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const { summary, counts } = await replicateMemory(source, target);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+    expect(summary.sentBytes).toBe(4 * MiB);
+    expect(summary.skippedZeroBytes).toBe(4 * MiB);
+    expect(summary.mismatchesRepaired).toBe(0);
+    expect(target.writtenBytes).toBe(4 * MiB);
+    // The agent read the source once: no re-read for the answer, none for the verification.
+    expect(source.readBytes).toBe(8 * MiB);
+    // The client read its disk once, and read back (verification) exactly the leaves it wrote.
+    expect(target.readBytes).toBe(8 * MiB + 4 * MiB);
+    // Client -> agent: GROUPs only (an all-zero batch needs no leaf digests).
+    expect(counts.toAgent).toBeLessThan(2 * KiB);
+    // Agent -> client: the data, plus 21 bytes of header per run of up to 16 leaves.
+    expect(counts.toClient).toBeGreaterThanOrEqual(4 * MiB);
+    expect(counts.toClient).toBeLessThan(4 * MiB + 4 * KiB);
+  });
+
+  it("1% of leaves changed: only they cross, within 1.05x the changed bytes + 0.1% of the volume", async () => {
+    const source = new MemoryDisk(volume(16 * MiB, "one"));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    const changed = [3, 40, 41, 130, 255];
+    for (const leaf of changed) random(LEAF, `changed${leaf}`).copy(target.bytes, leaf * LEAF);
+    const { summary, counts } = await replicateMemory(source, target);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+    // Leaves 40, 41 and 255 are in zero halves of the source: they travel as ZERO counts.
+    expect(summary.sentBytes).toBe(2 * LEAF);
+    expect(target.writtenBytes).toBe(changed.length * LEAF);
+    expect(wire(counts)).toBeLessThan(1.05 * changed.length * LEAF + 0.001 * 16 * MiB + 2 * 16 * 32 * 4);
+    // Read once, then only the five leaves written were read back for the verification.
+    expect(target.readBytes).toBe(16 * MiB + changed.length * LEAF);
+  });
+
+  it("grown target: the recovery volume lands at the start, the rest is left alone", async () => {
+    const source = new MemoryDisk(volume(4 * MiB, "grow"));
+    const target = new MemoryDisk(Buffer.alloc(6 * MiB, 0x5a));
+    const { summary } = await replicateMemory(source, target, { recoveryBytes: 4 * MiB });
+    expect(sha(target.bytes.subarray(0, 4 * MiB))).toBe(sha(source.bytes));
+    expect(target.bytes.subarray(4 * MiB).every((b) => b === 0x5a)).toBe(true);
+    expect(summary.totalBytes).toBe(4 * MiB);
+    expect(target.writes.every((w) => w.offset + w.length <= 4 * MiB)).toBe(true);
+  });
+
+  it("fractional tail, all zeros: accepted, the local size is filled, a short last leaf included", async () => {
+    const local = 3 * MiB + 5 * KiB;
+    const bytes = Buffer.alloc(4 * MiB);
+    volume(local, "frac").copy(bytes);
+    bytes.fill(7, local - 100, local);
+    const source = new MemoryDisk(bytes);
+    const target = new MemoryDisk(Buffer.alloc(local));
+    const { summary } = await replicateMemory(source, target);
+    expect(sha(target.bytes)).toBe(sha(source.bytes.subarray(0, local)));
+    expect(summary.totalBytes).toBe(local);
+    // The tail check reads the source beyond the local size once, in 1 MiB steps.
+    expect(source.readBytes).toBe(local + (4 * MiB - local));
+  });
+
+  it("fractional tail, not all zeros: refused with TAIL_NOT_ZERO, nothing written", async () => {
+    const bytes = volume(4 * MiB, "frac2");
+    const source = new MemoryDisk(bytes);
+    const target = new MemoryDisk(Buffer.alloc(3 * MiB));
+    await expect(replicateMemory(source, target)).rejects.toMatchObject({ code: "TAIL_NOT_ZERO" });
+    expect(target.writtenBytes).toBe(0);
+  });
+
+  it("a disk that damages a write: the verification finds it, repairs it and reports it", async () => {
+    const source = new MemoryDisk(volume(4 * MiB, "lie"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    let lied = 0;
+    target.damage = (offset, data) => {
+      // The first write that covers 2 MiB + 100 lands with one byte flipped.
+      const at = 2 * MiB + 100 - offset;
+      if (lied === 0 && at >= 0 && at < data.length) {
+        data.writeUInt8(data.readUInt8(at) ^ 0xff, at);
+        lied += 1;
+      }
+    };
+    const { summary } = await replicateMemory(source, target);
+    expect(lied).toBe(1);
+    expect(summary.mismatchesRepaired).toBe(1);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+  });
+
+  it("a disk that damages every write: the verification gives up with VERIFY_MISMATCH", async () => {
+    const source = new MemoryDisk(volume(2 * MiB, "bad"));
+    const target = new MemoryDisk(Buffer.alloc(2 * MiB));
+    target.damage = (offset, data) => {
+      if (offset <= 100 && offset + data.length > 100) data.writeUInt8(data.readUInt8(100 - offset) ^ 1, 100 - offset);
+    };
+    await expect(replicateMemory(source, target)).rejects.toMatchObject({ code: "VERIFY_MISMATCH" });
+  });
+
+  it("a corrupted frame is detected and nothing corrupt lands on disk; the retry completes", async () => {
+    const source = new MemoryDisk(volume(4 * MiB, "corrupt"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    let damaged = 0;
+    const tap = (frame: Buffer, from: "client" | "agent") => {
+      if (from === "agent" && damaged === 0 && frame[0] === Type.Data) {
+        damaged += 1;
+        const copy = Buffer.from(frame);
+        copy.writeUInt8(copy.readUInt8(copy.length - 10) ^ 0x40, copy.length - 10);
+        return copy;
+      }
+      return frame;
+    };
+    const landed: Buffer[] = [];
+    target.damage = (offset, data) => {
+      // Every write must be the source's bytes at that offset.
+      if (!data.equals(source.bytes.subarray(offset, offset + data.length))) landed.push(data);
+    };
+    const { connections } = await replicateMemory(source, target, { link: { tap } });
+    expect(damaged).toBe(1);
+    expect(connections).toBe(2);
+    expect(landed).toEqual([]);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+  });
+
+  it("compression: used on a slow link when it pays, skipped for random data, and the result is exact", async () => {
+    const size = 48 * MiB;
+    const compressible = new MemoryDisk(text(size));
+    const incompressible = new MemoryDisk(random(size, "rnd"));
+    // About 64 MB/s: frames queue up in the sender, as on a slow network; the agent measures the
+    // rate raw, tries compressing, and keeps it where it moves more volume per second. (Up to
+    // 16 MiB of frames are prepared ahead of the wire, raw until the choice is made.)
+    const slow = { bytesPerMs: 64 * KiB };
+    const kinds = { text: compressible, random: incompressible };
+    const frames: Record<string, { codecs: number[]; wire: number }> = {};
+    for (const [name, source] of Object.entries(kinds)) {
+      const target = new MemoryDisk(Buffer.alloc(size));
+      const codecs: number[] = [];
+      const tap = (frame: Buffer, from: "client" | "agent") => {
+        if (from === "agent" && frame[0] === Type.Data) {
+          const f = decode(frame);
+          if (f.type === Type.Data) codecs.push(f.codec);
+        }
+        return frame;
+      };
+      const { summary, counts } = await replicateMemory(source, target, { link: { ...slow, tap }, compression: true, window: 16 });
+      expect(sha(target.bytes)).toBe(sha(source.bytes));
+      expect(summary.sentBytes).toBe(size);
+      frames[name] = { codecs, wire: counts.toClient };
+    }
+    expect(frames.text!.codecs).toContain(1);
+    // The first frames go raw, until the agent has measured that compressing pays.
+    expect(frames.text!.wire).toBeLessThan(size * 0.9);
+    expect(frames.random!.codecs.every((c) => c === 0)).toBe(true);
+    expect(frames.random!.wire).toBeGreaterThanOrEqual(size);
+  });
+
+  it("compression refused by the client: the agent sends raw bytes even on a slow link", async () => {
+    const source = new MemoryDisk(text(8 * MiB));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const { counts } = await replicateMemory(source, target, { link: { bytesPerMs: 32 * KiB }, compression: false, window: 16 });
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+    expect(counts.toClient).toBeGreaterThanOrEqual(8 * MiB);
+  });
+});
