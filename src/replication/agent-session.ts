@@ -52,6 +52,8 @@ interface OpenVolume {
   deviceName: string;
   /** Group digest of each batch (by first leaf) as served in this session. */
   served: Map<number, Buffer>;
+  /** Settles when the device's cache has been dropped for the current pass. */
+  fresh?: Promise<void>;
   packer: Packer;
 }
 
@@ -132,6 +134,10 @@ class Session {
   async prepare(frame: GroupFrame): Promise<Prepared> {
     const entry = this.volume(frame.volume);
     const { start, length } = this.range(entry, frame.first, frame.count);
+    // A pass starts at the first leaf: what the cache kept from the last one may be stale by now.
+    // Set before any await, so the reads of the batches behind this one wait for it too.
+    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY) && entry.source.refresh) entry.fresh = entry.source.refresh();
+    await entry.fresh;
     const buf = await this.slab.take(length);
     try {
       const prepared = hashLeaves(await entry.source.read(start, length, buf));
@@ -296,7 +302,9 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
         throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
       }
       const source = await entry.open();
-      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
+      const fresh = source.refresh?.();
+      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress), fresh });
+      await fresh;
       if (w.localBytes < source.size) await checkTailZero(source, w.localBytes, entry.deviceName);
     }
     return volumes;
