@@ -140,7 +140,9 @@ class Session {
     await entry.fresh;
     const buf = await this.slab.take(length);
     try {
-      const prepared = hashLeaves(await entry.source.read(start, length, buf));
+      // The pass's one look at these bytes: a scan (volume-file.ts) where the source offers one.
+      const source = entry.source;
+      const prepared = hashLeaves(await (source.scan ? source.scan(start, length, buf) : source.read(start, length, buf)));
       entry.served.set(frame.first, prepared.group);
       return prepared;
     } catch (error) {
@@ -283,7 +285,7 @@ function hashLeaves(chunk: Buffer): Prepared {
 async function checkTailZero(source: BlockSource, from: number, deviceName: string): Promise<void> {
   const buf = Buffer.allocUnsafe(16 * LEAF_SIZE);
   for (let at = from; at < source.size; at += buf.length) {
-    const block = await source.read(at, Math.min(buf.length, source.size - at), buf);
+    const block = await (source.scan ? source.scan(at, Math.min(buf.length, source.size - at), buf) : source.read(at, Math.min(buf.length, source.size - at), buf));
     if (!isZero(block)) {
       throw new ReplicationError(
         "TAIL_NOT_ZERO",

@@ -246,7 +246,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const length = Math.min(layouts[local.index]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE);
     const buf = await slab.take(length);
     try {
-      return await local.sink.read(first * LEAF_SIZE, length, buf);
+      // The pass's first look at this batch (before any write to it): a scan where the disk offers one.
+      const sink = local.sink;
+      return await (sink.scan ? sink.scan(first * LEAF_SIZE, length, buf) : sink.read(first * LEAF_SIZE, length, buf));
     } catch (error) {
       slab.give(buf);
       throw error;

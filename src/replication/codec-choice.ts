@@ -11,6 +11,10 @@
  * point. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
  * is re-tested as well.
  *
+ * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
+ * already moves more than that raw cannot gain, and a short trial there misleads: smaller frames
+ * fill the socket buffers (megabytes) faster, which reads as a higher rate for a while.
+ *
  *   raw --(backlogged, raw rate known)--> trial --(faster)--> compress --(HOLD_MS)--> raw
  *                                              \--(not faster: wait RETRY_MS)------> raw
  */
@@ -19,6 +23,8 @@
 const WINDOW_MS = 200;
 const TRIAL_SETTLE_MS = 100;
 const RETRY_MS = 3000;
+/** Raw rate (bytes/s) above which compression is not tried: 1.2 Gbit/s. */
+const TRY_BELOW = 150e6;
 const HOLD_MS = 5000;
 
 type State = "raw" | "trial" | "compress";
@@ -57,7 +63,7 @@ export class CodecChoice {
 
   /** Whether the next frame should be compressed. */
   compress(now: number, backlogged: boolean): boolean {
-    if (this.state === "raw" && backlogged && this.rawRate > 0 && now >= this.retryAt) this.enter("trial", now);
+    if (this.state === "raw" && backlogged && this.rawRate > 0 && this.rawRate < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
     else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
     return this.state !== "raw";
   }

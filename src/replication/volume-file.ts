@@ -3,6 +3,13 @@
  * for writing with O_EXCL: on Linux that makes the kernel refuse a device that is mounted or held
  * by LVM/md/dm (EBUSY), a last guard below the inventory's checks (open(2), "O_EXCL" on block
  * devices). A block device's size comes from sysfs, since stat() reports 0 for it.
+ *
+ * A sparse image file (fewer blocks allocated than its size: a blank target, a thin image) is also
+ * opened with O_DIRECT, for `scan`: a buffered read of a hole makes the kernel allocate and zero a
+ * page-cache page for every 4 KiB of it (about 0.5 GB/s here), while a direct read returns the zeros
+ * at memory speed. Direct reads stay coherent with buffered writes (the kernel writes back any dirty
+ * page in the range first), and fall back to buffered reads whenever the kernel refuses them
+ * (alignment: EINVAL), so they change the speed, never the bytes.
  */
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
@@ -21,6 +28,8 @@ export interface BlockSource {
    * stale. Absent where there is no such cache to distrust (image files, memory).
    */
   refresh?(): Promise<void>;
+  /** Like `read`, for a pass's one look at a batch: may bypass the page cache when that is faster. */
+  scan?(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -57,8 +66,24 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
   });
 }
 
+/** O_DIRECT wants offsets and lengths aligned to the logical block size: 4096 covers them all. */
+const DIRECT_ALIGN = 4096;
+
+/** Reads into `buf` until `length` bytes or the end; returns what was read. */
+async function readFully(handle: FileHandle, buf: Buffer, offset: number, length: number): Promise<Buffer> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  // Every byte up to `done` was overwritten by the read; only those are returned.
+  return done === buf.length ? buf : buf.subarray(0, done);
+}
+
 export async function openVolume(path: string, mode: "read" | "write", side: "agent" | "client"): Promise<Volume> {
   let handle: FileHandle;
+  let direct: FileHandle | null = null;
   let size: number;
   let isDevice = false;
   try {
@@ -68,6 +93,8 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     handle = await open(path, flags);
     size = info.isBlockDevice() ? await blockDeviceSize(info.rdev, path) : info.size;
     isDevice = info.isBlockDevice();
+    // A filesystem without O_DIRECT (tmpfs) refuses the open: then scans are buffered reads.
+    if (info.isFile() && info.blocks * 512 < info.size) direct = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null);
   } catch (error) {
     if (error instanceof ReplicationError) throw error;
     if ((error as NodeJS.ErrnoException).code === "EBUSY") {
@@ -75,24 +102,31 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     }
     throw ioError(side, "opening", path, 0, error);
   }
+  const read = async (offset: number, length: number, into?: Buffer): Promise<Buffer> => {
+    try {
+      return await readFully(handle, into ?? Buffer.allocUnsafe(length), offset, length);
+    } catch (error) {
+      throw ioError(side, "reading", path, offset, error);
+    }
+  };
   return {
     path,
     size,
     ...(isDevice ? { refresh: () => dropDeviceCache(path, side) } : {}),
-    async read(offset, length, into) {
-      // Every byte up to `done` is overwritten by the read; only those are returned.
-      const buf = into ?? Buffer.allocUnsafe(length);
-      try {
-        let done = 0;
-        while (done < length) {
-          const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
+    read,
+    async scan(offset, length, into) {
+      const viaDirect = direct;
+      if (viaDirect && offset % DIRECT_ALIGN === 0 && length % DIRECT_ALIGN === 0) {
+        try {
+          return await readFully(viaDirect, into ?? Buffer.allocUnsafe(length), offset, length);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EINVAL") throw ioError(side, "reading", path, offset, error);
+          // The kernel refused this buffer or range for direct I/O: buffered reads from now on.
+          direct = null;
+          await viaDirect.close().catch(() => undefined);
         }
-        return done === buf.length ? buf : buf.subarray(0, done);
-      } catch (error) {
-        throw ioError(side, "reading", path, offset, error);
       }
+      return read(offset, length, into);
     },
     async write(offset, data) {
       try {
@@ -109,6 +143,9 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
         throw ioError(side, "flushing", path, 0, error);
       }
     },
-    close: () => handle.close(),
+    async close() {
+      await direct?.close().catch(() => undefined);
+      await handle.close();
+    },
   };
 }

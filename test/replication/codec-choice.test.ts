@@ -26,10 +26,17 @@ describe("codec choice", () => {
     expect(compressed).toBeGreaterThan(0);
   });
 
-  it("goes back to raw where compressing moves less (a fast link, or a busy receiver)", () => {
+  it("goes back to raw where compressing moves less (a busy receiver, a slow CPU)", () => {
     const choice = new CodecChoice(0);
-    const { end } = drive(choice, 0, 1000, (c) => (c ? 150e6 : 300e6));
+    const { compressed, end } = drive(choice, 0, 1000, (c) => (c ? 60e6 : 100e6));
+    expect(compressed).toBeGreaterThan(0);
     expect(choice.compress(end, true)).toBe(false);
+  });
+
+  it("never tries on a path that already moves more than compression could (loopback)", () => {
+    const choice = new CodecChoice(0);
+    const { compressed } = drive(choice, 0, 2000, (c) => (c ? 900e6 : 300e6));
+    expect(compressed).toBe(0);
   });
 
   it("never tries while frames do not queue (this side is the bottleneck)", () => {
