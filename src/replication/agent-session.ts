@@ -52,8 +52,13 @@ interface OpenVolume {
   deviceName: string;
   /** Group digest of each batch (by first leaf) as served in this session. */
   served: Map<number, Buffer>;
-  /** Settles when the device's cache has been dropped for the current pass. */
-  fresh?: Promise<void>;
+  /**
+   * The current pass, once its start is settled: whether the source is unchanged since the start
+   * of the previous one, and its device cache dropped when it is not.
+   */
+  pass?: Promise<{ unchanged: boolean }>;
+  /** The source's change stamp at the start of the current pass. */
+  stamp?: string;
   packer: Packer;
 }
 
@@ -130,23 +135,37 @@ class Session {
     return { start, length };
   }
 
-  /** Reads and hashes a batch (the only hashing of these bytes on this side) into a budgeted buffer. */
-  async prepare(frame: GroupFrame): Promise<Prepared> {
+  /**
+   * Reads and hashes a batch (the only hashing of these bytes on this side) into a budgeted buffer;
+   * null when the batch need not be read: the source has not been written since the previous pass
+   * and the client's digest is the one this session served then.
+   */
+  async prepare(frame: GroupFrame): Promise<Prepared | null> {
     const entry = this.volume(frame.volume);
     const { start, length } = this.range(entry, frame.first, frame.count);
-    // A pass starts at the first leaf: what the cache kept from the last one may be stale by now.
-    // Set before any await, so the reads of the batches behind this one wait for it too.
-    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY) && entry.source.refresh) entry.fresh = entry.source.refresh();
-    await entry.fresh;
-    const buf = await this.slab.take(length);
+    // The buffer is taken first, before any await, so that batches take the read budget in the
+    // order their answers leave (slab.ts: anything else can deadlock, one volume's batches holding
+    // the budget while another's, answered first, wait for it).
+    const taking = this.slab.take(length);
+    // A pass starts at the first leaf; the batches behind this one wait for its start too.
+    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) entry.pass = startPass(entry);
+    let buf: Buffer | undefined;
     try {
+      const pass = await entry.pass;
+      buf = await taking;
+      if (pass?.unchanged && entry.served.get(frame.first)?.equals(frame.digest)) {
+        this.slab.give(buf);
+        return null;
+      }
       // The pass's one look at these bytes: a scan (volume-file.ts) where the source offers one.
       const source = entry.source;
       const prepared = hashLeaves(await (source.scan ? source.scan(start, length, buf) : source.read(start, length, buf)));
       entry.served.set(frame.first, prepared.group);
       return prepared;
     } catch (error) {
-      this.slab.give(buf);
+      // The reservation is given back even when the pass's start failed before it was granted.
+      const taken = buf ?? (await taking.catch(() => undefined));
+      if (taken) this.slab.give(taken);
       throw error;
     }
   }
@@ -282,6 +301,20 @@ function hashLeaves(chunk: Buffer): Prepared {
   return { digests, zero, group: groupDigest(digests), chunk };
 }
 
+/**
+ * The start of a pass over a volume: its change stamp is read first, so that a write completing
+ * after this moment changes the next stamp; then, unless nothing changed since the previous pass
+ * started (its digests still hold), the device's page cache is dropped, since what it kept from the
+ * last pass may be stale by now.
+ */
+async function startPass(entry: OpenVolume): Promise<{ unchanged: boolean }> {
+  const stamp = await entry.source.changeStamp?.();
+  const unchanged = stamp !== undefined && stamp === entry.stamp;
+  entry.stamp = stamp;
+  if (!unchanged) await entry.source.refresh?.();
+  return { unchanged };
+}
+
 async function checkTailZero(source: BlockSource, from: number, deviceName: string): Promise<void> {
   const buf = Buffer.allocUnsafe(16 * LEAF_SIZE);
   for (let at = from; at < source.size; at += buf.length) {
@@ -304,9 +337,9 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
         throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
       }
       const source = await entry.open();
-      const fresh = source.refresh?.();
-      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress), fresh });
-      await fresh;
+      // What the page cache kept from before this session may be stale (volume-file.ts).
+      await source.refresh?.();
+      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
       if (w.localBytes < source.size) await checkTailZero(source, w.localBytes, entry.deviceName);
     }
     return volumes;
@@ -371,7 +404,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
     }
     if (frame.type === Type.Group) {
       const group = frame;
-      let prepared: Promise<Prepared> | null = null;
+      let prepared: Promise<Prepared | null> | null = null;
       try {
         // The client sends GROUPs only after READY, so the session's volumes are open here.
         if (!session.verifiedAlready(group)) {
@@ -386,7 +419,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         return;
       }
       const ready = prepared;
-      then(() => (ready ? ready.then((p) => session.answerGroup(group, p)) : session.answerVerified(group)));
+      then(() => (ready ? ready.then((p) => (p ? session.answerGroup(group, p) : session.answerVerified(group))) : session.answerVerified(group)));
     } else if (frame.type === Type.Digests) {
       const digests = frame;
       then(() => session.answerDigests(digests));

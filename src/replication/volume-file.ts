@@ -28,6 +28,12 @@ export interface BlockSource {
    * stale. Absent where there is no such cache to distrust (image files, memory).
    */
   refresh?(): Promise<void>;
+  /**
+   * A value that changes whenever the source's content may have: a device's completed writes and
+   * discards, an image file's modification time. Equal stamps at the start of two passes mean
+   * nothing was written in between. Undefined when the source cannot tell.
+   */
+  changeStamp?(): Promise<string | undefined>;
   /** Like `read`, for a pass's one look at a batch: may bypass the page cache when that is faster. */
   scan?(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
@@ -42,10 +48,15 @@ export interface BlockSink extends BlockSource {
 /** A disk-image file or block device: both a source and a sink. */
 export type Volume = BlockSink;
 
-async function blockDeviceSize(rdev: number, path: string): Promise<number> {
+/** The device's directory in sysfs, from its device number. */
+function sysfsOf(rdev: number): string {
   const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
   const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
-  const text = await readFile(`/sys/dev/block/${major}:${minor}/size`, "utf8").catch(() => "");
+  return `/sys/dev/block/${major}:${minor}`;
+}
+
+async function blockDeviceSize(rdev: number, path: string): Promise<number> {
+  const text = await readFile(`${sysfsOf(rdev)}/size`, "utf8").catch(() => "");
   const sectors = Number(text.trim());
   if (!text || !Number.isFinite(sectors)) throw new ReplicationError("IO_ERROR", `cannot read the size of block device ${path} from sysfs`);
   return sectors * 512;
@@ -64,6 +75,29 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
       reject(new ReplicationError("IO_ERROR", `${side}: cannot drop the page cache of ${path} before reading it (${why}): changes made through a mounted file system could be missed`));
     });
   });
+}
+
+/**
+ * The block layer's own counters (Documentation/block/stat.rst): writes completed, sectors written,
+ * and, where the kernel has them, discards completed and sectors discarded. A whole disk counts the
+ * I/O of its partitions and of device-mapper volumes on it. A write still in the page cache of a
+ * mounted file system is not on the device yet either: it will count when it gets there.
+ */
+async function deviceStamp(rdev: number): Promise<string | undefined> {
+  const fields = (await readFile(`${sysfsOf(rdev)}/stat`, "utf8").catch(() => "")).trim().split(/\s+/);
+  if (fields.length < 7) return undefined;
+  return [fields[4], fields[6], fields[11] ?? "", fields[13] ?? ""].join(":");
+}
+
+/**
+ * An image file's modification and change times (ns) and size. The kernel sets those times from a
+ * coarse clock, so two writes a few milliseconds apart may leave the same time: a file written in
+ * the last two seconds has no stamp, and is read again.
+ */
+async function fileStamp(handle: FileHandle): Promise<string | undefined> {
+  const info = await handle.stat({ bigint: true });
+  if (Date.now() - Number(info.mtimeMs) < 2_000 || Date.now() - Number(info.ctimeMs) < 2_000) return undefined;
+  return `${info.mtimeNs}:${info.ctimeNs}:${info.size}:${info.ino}`;
 }
 
 /** O_DIRECT wants offsets and lengths aligned to the logical block size: 4096 covers them all. */
@@ -86,6 +120,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   let direct: FileHandle | null = null;
   let size: number;
   let isDevice = false;
+  let rdev = 0;
   try {
     const info = await stat(path);
     if (!info.isFile() && !info.isBlockDevice()) throw new ReplicationError("IO_ERROR", `${side}: ${path} is neither a disk nor a disk-image file`);
@@ -93,6 +128,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     handle = await open(path, flags);
     size = info.isBlockDevice() ? await blockDeviceSize(info.rdev, path) : info.size;
     isDevice = info.isBlockDevice();
+    rdev = info.rdev;
     // A filesystem without O_DIRECT (tmpfs) refuses the open: then scans are buffered reads.
     if (info.isFile() && info.blocks * 512 < info.size) direct = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null);
   } catch (error) {
@@ -113,6 +149,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     path,
     size,
     ...(isDevice ? { refresh: () => dropDeviceCache(path, side) } : {}),
+    changeStamp: () => (isDevice ? deviceStamp(rdev) : fileStamp(handle).catch(() => undefined)),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;

@@ -87,4 +87,49 @@ describe.skipIf(!canMount)("a source whose file system is mounted and written to
       await agent.close();
     }
   });
+
+  it("in continuous replication, a write through the file system between passes is found and sent", async () => {
+    const file = join(dir, "mnt", "live.bin");
+    const target = join(dir, "live-local.img");
+    await writeFile(target, "");
+    await truncate(target, 32 * MiB);
+    const agent = await startAgent({
+      host: "127.0.0.1",
+      port: 0,
+      volumes: [{ deviceName: "/dev/xvda", path: loop }],
+      identity: agentId,
+      authorize: (fp) => fp === clientId.fingerprint,
+    });
+    const finish = new AbortController();
+    let step = Promise.resolve();
+    try {
+      await replicate({
+        host: "127.0.0.1",
+        port: agent.port,
+        identity: clientId,
+        agentFingerprint: agentId.fingerprint,
+        volumes: [{ recoveryDevice: "/dev/xvda", localPath: target, localBytes: 32 * MiB, recoveryBytes: 32 * MiB }],
+        mode: "continuous",
+        finishSignal: finish.signal,
+        intervalMs: 50,
+        onEvent: (event) => {
+          if (event.type !== "pass-complete") return;
+          const pass = event.pass;
+          step = step.then(async () => {
+            // Passes 2 and 3 see an unchanged device; then an application writes.
+            if (pass === 3) {
+              await writeFile(file, Buffer.alloc(3 * MiB, 0x33));
+              execFileSync("sync");
+            }
+            if (pass >= 5) finish.abort();
+          });
+        },
+      });
+      await step;
+      const sha = async (path: string) => createHash("sha256").update(await readFile(path)).digest("hex");
+      expect(await sha(target)).toBe(await sha(join(dir, "recovery.img")));
+    } finally {
+      await agent.close();
+    }
+  });
 });

@@ -1,0 +1,133 @@
+/*
+ * Continuous replication with a source that can tell whether it was written (a block device's
+ * write counters, an image file's times): passes over an unchanged source read nothing on the
+ * agent, and a write is still found and sent by the next pass. In-memory disks and link.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
+import { MemoryDisk } from "./memory-disk.js";
+import { linkPair } from "./memory-link.js";
+
+const MiB = 2 ** 20;
+
+/** A memory disk whose writes (made by the test, as an application would) bump a counter. */
+class CountedDisk extends MemoryDisk {
+  writesSeen = 0;
+  stamped = true;
+  async changeStamp(): Promise<string | undefined> {
+    return this.stamped ? String(this.writesSeen) : undefined;
+  }
+  change(offset: number, data: Buffer): void {
+    data.copy(this.bytes, offset);
+    this.writesSeen += 1;
+  }
+}
+
+function random(length: number, seed: string): Buffer {
+  const out = Buffer.alloc(length);
+  let block = createHash("sha512").update(seed).digest();
+  for (let at = 0; at < length; at += 64) {
+    block.copy(out, at);
+    block = createHash("sha512").update(block).digest();
+  }
+  return out;
+}
+
+/** Runs continuous replication until `script` returns, calling it after every pass. */
+async function continuous(source: CountedDisk, target: MemoryDisk, script: (pass: number) => Promise<boolean>): Promise<void> {
+  const finish = new AbortController();
+  const sessions: Promise<unknown>[] = [];
+  const connect: Connect = async () => {
+    const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+    sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
+    return { link: pair.client };
+  };
+  let chain = Promise.resolve();
+  await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
+    address: "memory",
+    mode: "continuous",
+    finishSignal: finish.signal,
+    intervalMs: 10,
+    reconnect: { attempts: 1, baseDelayMs: 1 },
+    batchLeaves: 16,
+    compression: false,
+    onEvent: (event) => {
+      if (event.type !== "pass-complete") return;
+      chain = chain.then(async () => {
+        if (!(await script(event.pass))) finish.abort();
+      });
+    },
+  });
+  await chain;
+  await Promise.all(sessions);
+}
+
+describe("continuous replication: change detection", () => {
+  it("reads nothing on the agent while the source is unchanged, and finds the next write", async () => {
+    const source = new CountedDisk(random(8 * MiB, "src"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const readAt: number[] = [];
+    await continuous(source, target, async (pass) => {
+      readAt[pass] = source.readBytes;
+      if (pass === 4) source.change(5 * MiB + 12_345, random(100_000, "app write"));
+      return pass < 6;
+    });
+    // Pass 1 read the source once; passes 2-4 found it unchanged and read nothing.
+    expect(readAt[1]).toBe(8 * MiB);
+    expect(readAt[4]).toBe(readAt[1]);
+    // The write after pass 4 made pass 5 read the source again, and it arrived.
+    expect(readAt[5]! - readAt[4]!).toBeGreaterThanOrEqual(8 * MiB);
+    expect(readAt[6]).toBe(readAt[5]);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("a source that cannot tell is read in full on every pass", async () => {
+    const source = new CountedDisk(random(4 * MiB, "src2"));
+    source.stamped = false;
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    const readAt: number[] = [];
+    await continuous(source, target, async (pass) => {
+      readAt[pass] = source.readBytes;
+      return pass < 3;
+    });
+    expect(readAt[3]! - readAt[2]!).toBeGreaterThanOrEqual(4 * MiB);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("a volume whose pass starts slowly does not let another volume's batches take its read budget", async () => {
+    // Answers leave in the order the GROUPs came; if a later volume's batches took the whole read
+    // budget while the first volume waited for its pass to start, its first answer could never be
+    // read: the session would hang.
+    class SlowStamp extends CountedDisk {
+      override async changeStamp(): Promise<string | undefined> {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return super.changeStamp();
+      }
+    }
+    const slow = new SlowStamp(random(4 * MiB, "slow"));
+    const quick = new CountedDisk(random(4 * MiB, "quick"));
+    const targets = [new MemoryDisk(Buffer.alloc(4 * MiB)), new MemoryDisk(Buffer.alloc(4 * MiB))];
+    const sessions: Promise<unknown>[] = [];
+    const connect: Connect = async () => {
+      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+      const volumes = [
+        { deviceName: "/dev/xvda", path: "slow", open: async () => slow },
+        { deviceName: "/dev/xvdb", path: "quick", open: async () => quick },
+      ];
+      // A budget below one buffer: one batch read at a time, the tightest case.
+      sessions.push(serveSession(pair.agent, { volumes, log: () => undefined, who: "test", readBudget: 2 * MiB }));
+      return { link: pair.client };
+    };
+    const run = replicateOver(
+      connect,
+      targets.map((t, i) => ({ recoveryDevice: i === 0 ? "/dev/xvda" : "/dev/xvdb", localPath: "memory", localBytes: 4 * MiB, recoveryBytes: 4 * MiB, open: async () => t })),
+      { address: "memory", mode: "once", reconnect: { attempts: 1, baseDelayMs: 1 }, batchLeaves: 16, window: 4, compression: false },
+    );
+    const hung = new Promise((_, reject) => setTimeout(() => reject(new Error("the session hung")), 20_000).unref());
+    await Promise.race([run, hung]);
+    await Promise.all(sessions);
+    expect(targets[0]!.bytes.equals(slow.bytes)).toBe(true);
+    expect(targets[1]!.bytes.equals(quick.bytes)).toBe(true);
+  });
+});
