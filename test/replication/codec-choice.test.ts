@@ -12,7 +12,7 @@ function drive(choice: CodecChoice, start: number, ms: number, rate: (compressin
     const c = choice.compress(now, backlogged);
     if (c) compressed += 1;
     now += (2 ** 20 / rate(c)) * 1000;
-    choice.sent(2 ** 20, now);
+    choice.sent(2 ** 20, now, backlogged);
   }
   return { compressed, end: now };
 }
