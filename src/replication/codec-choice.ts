@@ -21,8 +21,11 @@
 /** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
  * must hold many bursts for a rate to mean something. A trial is measured only once the socket
  * buffers have had time to fill with the smaller frames. */
-const WINDOW_MS = 200;
+const TRIAL_WINDOW_MS = 300;
 const TRIAL_SETTLE_MS = 300;
+/** The raw rate is taken over a full second of busy time: a session's first moments (the pipeline
+ * filling, batches ramping up) are slower than its steady state and must not decide alone. */
+const RAW_WINDOW_MS = 1000;
 const RETRY_MS = 3000;
 /** How much more volume per second a trial must move to be kept. */
 const WIN = 1.3;
@@ -57,13 +60,13 @@ export class CodecChoice {
     if (!busy) return;
     this.busyMs += elapsed;
     this.windowBytes += rawBytes;
-    if (this.busyMs < WINDOW_MS) return;
+    if (this.busyMs < (this.state === "raw" ? RAW_WINDOW_MS : TRIAL_WINDOW_MS)) return;
     const rate = (this.windowBytes * 1000) / this.busyMs;
     this.busyMs = 0;
     this.windowBytes = 0;
     if (this.state === "raw") {
       this.rawRate = rate;
-    } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + WINDOW_MS) {
+    } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
       // Smaller frames fill the socket buffers faster at first, which flatters the trial: it must
       // win clearly.
       if (rate > this.rawRate * WIN) this.enter("compress", now);

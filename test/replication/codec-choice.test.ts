@@ -28,7 +28,7 @@ describe("codec choice", () => {
 
   it("goes back to raw where compressing moves less (a busy receiver, a slow CPU)", () => {
     const choice = new CodecChoice(0);
-    const { compressed, end } = drive(choice, 0, 1000, (c) => (c ? 60e6 : 100e6));
+    const { compressed, end } = drive(choice, 0, 3000, (c) => (c ? 60e6 : 100e6));
     expect(compressed).toBeGreaterThan(0);
     expect(choice.compress(end, true)).toBe(false);
   });
