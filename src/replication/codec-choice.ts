@@ -6,9 +6,8 @@
  * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
  * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
  * bytes leave, first while sending raw, then during a short trial with compression, and keeps
- * compressing only if the trial moved at least 30% more volume per second. Whatever limits the
- * rate in either mode (the wire, the receiver, or this side's CPU) counts: the comparison is the
- * point. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
+ * compressing unless the trial moved clearly less volume per second (KEEP_ABOVE). Whatever limits
+ * the rate in either mode (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
  * is re-tested as well.
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
@@ -23,12 +22,15 @@
  * buffers have had time to fill with the smaller frames. */
 const TRIAL_WINDOW_MS = 300;
 const TRIAL_SETTLE_MS = 300;
-/** The raw rate is taken over a full second of busy time: a session's first moments (the pipeline
+/** The raw rate is taken over 600 ms of busy time: a session's first moments (the pipeline
  * filling, batches ramping up) are slower than its steady state and must not decide alone. */
-const RAW_WINDOW_MS = 1000;
+const RAW_WINDOW_MS = 600;
 const RETRY_MS = 3000;
-/** How much more volume per second a trial must move to be kept. */
-const WIN = 1.3;
+/** A trial is kept unless it moved clearly less volume per second than raw. Below TRY_BELOW the
+ * wire is the likely bottleneck and compression the likely gain, and smaller frames filling the
+ * socket buffers flatter a trial anyway: so the trial's job is to catch compression that hurts
+ * (a starved CPU), not to prove a gain. */
+const KEEP_ABOVE = 0.9;
 /** Raw rate (bytes/s) above which compression is not tried: 1.2 Gbit/s. */
 const TRY_BELOW = 150e6;
 const HOLD_MS = 5000;
@@ -67,9 +69,7 @@ export class CodecChoice {
     if (this.state === "raw") {
       this.rawRate = rate;
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
-      // Smaller frames fill the socket buffers faster at first, which flatters the trial: it must
-      // win clearly.
-      if (rate > this.rawRate * WIN) this.enter("compress", now);
+      if (rate >= this.rawRate * KEEP_ABOVE) this.enter("compress", now);
       else {
         this.enter("raw", now);
         this.retryAt = now + RETRY_MS;
