@@ -275,7 +275,7 @@ class Session {
       frames.push(frame);
       await this.outbox.push(frame, () => {
         // The link is done with it: `length` volume bytes have left (compressed or not).
-        this.choice.sent(length, performance.now());
+        this.choice.sent(length, performance.now(), this.link.backlog > 0);
         if (encoded) this.frames.give(encoded);
       });
       i += n;

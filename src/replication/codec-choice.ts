@@ -6,9 +6,8 @@
  * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
  * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
  * bytes leave, first while sending raw, then during a short trial with compression, and keeps
- * compressing only if the trial moved at least 10% more volume per second. Whatever limits the
- * rate in either mode (the wire, the receiver, or this side's CPU) counts: the comparison is the
- * point. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
+ * compressing unless the trial moved clearly less volume per second (KEEP_ABOVE). Whatever limits
+ * the rate in either mode (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
  * is re-tested as well.
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
@@ -19,10 +18,19 @@
  *                                              \--(not faster: wait RETRY_MS)------> raw
  */
 /** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
- * must hold many bursts for a rate to mean something. */
-const WINDOW_MS = 200;
-const TRIAL_SETTLE_MS = 100;
+ * must hold many bursts for a rate to mean something. A trial is measured only once the socket
+ * buffers have had time to fill with the smaller frames. */
+const TRIAL_WINDOW_MS = 300;
+const TRIAL_SETTLE_MS = 300;
+/** The raw rate is taken over 600 ms of busy time: a session's first moments (the pipeline
+ * filling, batches ramping up) are slower than its steady state and must not decide alone. */
+const RAW_WINDOW_MS = 600;
 const RETRY_MS = 3000;
+/** A trial is kept unless it moved clearly less volume per second than raw. Below TRY_BELOW the
+ * wire is the likely bottleneck and compression the likely gain, and smaller frames filling the
+ * socket buffers flatter a trial anyway: so the trial's job is to catch compression that hurts
+ * (a starved CPU), not to prove a gain. */
+const KEEP_ABOVE = 0.9;
 /** Raw rate (bytes/s) above which compression is not tried: 1.2 Gbit/s. */
 const TRY_BELOW = 150e6;
 const HOLD_MS = 5000;
@@ -32,28 +40,36 @@ type State = "raw" | "trial" | "compress";
 export class CodecChoice {
   private state: State = "raw";
   private since: number;
-  private windowStart: number;
+  private last: number;
+  private busyMs = 0;
   private windowBytes = 0;
   private rawRate = 0;
   private retryAt = 0;
 
   constructor(now: number) {
     this.since = now;
-    this.windowStart = now;
+    this.last = now;
   }
 
-  /** Records `rawBytes` of volume data that the link finished sending at `now`. */
-  sent(rawBytes: number, now: number): void {
+  /**
+   * Records `rawBytes` of volume data that the link finished sending at `now`; `busy`: more frames
+   * were still queued behind it. Only time during which frames kept queueing counts, so a stretch
+   * with nothing to send (a zero region) does not read as a slow link.
+   */
+  sent(rawBytes: number, now: number, busy: boolean): void {
+    const elapsed = now - this.last;
+    this.last = now;
+    if (!busy) return;
+    this.busyMs += elapsed;
     this.windowBytes += rawBytes;
-    if (now - this.windowStart < WINDOW_MS) return;
-    const rate = (this.windowBytes * 1000) / (now - this.windowStart);
-    this.windowStart = now;
+    if (this.busyMs < (this.state === "raw" ? RAW_WINDOW_MS : TRIAL_WINDOW_MS)) return;
+    const rate = (this.windowBytes * 1000) / this.busyMs;
+    this.busyMs = 0;
     this.windowBytes = 0;
     if (this.state === "raw") {
       this.rawRate = rate;
-    } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + WINDOW_MS) {
-      // Frames prepared before the trial were still leaving during its first part: skip it.
-      if (rate > this.rawRate * 1.1) this.enter("compress", now);
+    } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
+      if (rate >= this.rawRate * KEEP_ABOVE) this.enter("compress", now);
       else {
         this.enter("raw", now);
         this.retryAt = now + RETRY_MS;
@@ -71,7 +87,7 @@ export class CodecChoice {
   private enter(state: State, now: number): void {
     this.state = state;
     this.since = now;
-    this.windowStart = now;
+    this.busyMs = 0;
     this.windowBytes = 0;
     if (state === "raw") this.rawRate = 0;
   }

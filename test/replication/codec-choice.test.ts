@@ -12,7 +12,7 @@ function drive(choice: CodecChoice, start: number, ms: number, rate: (compressin
     const c = choice.compress(now, backlogged);
     if (c) compressed += 1;
     now += (2 ** 20 / rate(c)) * 1000;
-    choice.sent(2 ** 20, now);
+    choice.sent(2 ** 20, now, backlogged);
   }
   return { compressed, end: now };
 }
@@ -28,7 +28,7 @@ describe("codec choice", () => {
 
   it("goes back to raw where compressing moves less (a busy receiver, a slow CPU)", () => {
     const choice = new CodecChoice(0);
-    const { compressed, end } = drive(choice, 0, 1000, (c) => (c ? 60e6 : 100e6));
+    const { compressed, end } = drive(choice, 0, 3000, (c) => (c ? 60e6 : 100e6));
     expect(compressed).toBeGreaterThan(0);
     expect(choice.compress(end, true)).toBe(false);
   });

@@ -206,13 +206,12 @@ describe("engine over in-memory disks and link", () => {
   });
 
   it("compression: used on a slow link when it pays, skipped for random data, and the result is exact", async () => {
-    const size = 48 * MiB;
+    const size = 64 * MiB;
     const compressible = new MemoryDisk(text(size));
     const incompressible = new MemoryDisk(random(size, "rnd"));
-    // About 64 MB/s: frames queue up in the sender, as on a slow network; the agent measures the
-    // rate raw, tries compressing, and keeps it where it moves more volume per second. (Up to
-    // 16 MiB of frames are prepared ahead of the wire, raw until the choice is made.)
-    const slow = { bytesPerMs: 64 * KiB };
+    // About 32 MB/s: frames queue up in the sender, as on a slow network; the agent measures the
+    // rate raw (a second), tries compressing, and keeps it where it moves more volume per second.
+    const slow = { bytesPerMs: 32 * KiB };
     const kinds = { text: compressible, random: incompressible };
     const frames: Record<string, { codecs: number[]; wire: number }> = {};
     for (const [name, source] of Object.entries(kinds)) {
