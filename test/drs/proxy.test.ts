@@ -8,22 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emulatorState } from "../../src/cli/demo/state.js";
 import { checkCredentials, createClients, DrsError, listRecoveryInstances } from "../../src/drs/index.js";
 import { parseState, startEmulator, type Emulator } from "../../src/emulator/index.js";
+import { baseWorld } from "../integration/world.js";
 
 const SECRET = "proxy-test-secret-4Gt7Hw2Qz9Lm5Xc8Vb1Nk3Jr6Ps0Df";
 const PROXY_PASSWORD = "proxy-pass-Wd9Xq2";
-const world = {
-  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
-  secretAccessKey: SECRET,
-  account: "111122223333",
-  region: "us-east-1",
-  recoveryInstanceId: "i-0123456789abcdef0",
-  sourceServerId: "s-0123456789abcdef0",
-  hostname: "db-07",
-  volumes: [{ deviceName: "/dev/xvda", bytes: 2 ** 20 }],
-  macAddress: "02:00:00:00:07:01",
-  agentIp: "10.1.2.3",
-  throttleMbps: 0,
-};
+const world = baseWorld({ secretAccessKey: SECRET, volumes: [{ deviceName: "/dev/xvda", bytes: 2 ** 20 }] });
 
 let emulator: Emulator;
 let proxy: Server;

@@ -3,10 +3,10 @@
  * write counters, an image file's times): passes over an unchanged source read nothing on the
  * agent, and a write is still found and sent by the next pass. In-memory disks and link.
  */
-import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
 import { MemoryDisk } from "./memory-disk.js";
+import { random } from "./random-bytes.js";
 import { linkPair } from "./memory-link.js";
 
 const MiB = 2 ** 20;
@@ -22,16 +22,6 @@ class CountedDisk extends MemoryDisk {
     data.copy(this.bytes, offset);
     this.writesSeen += 1;
   }
-}
-
-function random(length: number, seed: string): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash("sha512").update(seed).digest();
-  for (let at = 0; at < length; at += 64) {
-    block.copy(out, at);
-    block = createHash("sha512").update(block).digest();
-  }
-  return out;
 }
 
 /** Runs continuous replication until `script` returns, calling it after every pass. */

@@ -8,22 +8,12 @@ import { describe, expect, it } from "vitest";
 import { replicateOver, serveSession, type Connect, type ReplicationSummary } from "../../src/replication/index.js";
 import { decode, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
+import { random } from "./random-bytes.js";
 import { linkPair, type Counts, type PairOptions } from "./memory-link.js";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
 const LEAF = 64 * KiB;
-
-/** Deterministic incompressible bytes. */
-function random(length: number, seed: string): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash("sha512").update(seed).digest();
-  for (let at = 0; at < length; at += 64) {
-    block.copy(out, at);
-    block = createHash("sha512").update(block).digest();
-  }
-  return out;
-}
 
 /** A volume: random data in the first half of each MiB, zeros in the second. */
 function volume(bytes: number, seed: string): Buffer {

@@ -48,6 +48,10 @@ describe.skipIf(!canMount)("a source whose file system is mounted and written to
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** An agent on 127.0.0.1 serving the loop device, paired with this test's client. */
+  const agentOnLoop = () =>
+    startAgent({ host: "127.0.0.1", port: 0, volumes: [{ deviceName: "/dev/xvda", path: loop }], identity: agentId, authorize: (fp) => fp === clientId.fingerprint });
+
   it("a second pass sends what the file system wrote after the first, and ends identical", async () => {
     const file = join(dir, "mnt", "data.bin");
     await writeFile(file, Buffer.alloc(4 * MiB, 0x11));
@@ -56,13 +60,7 @@ describe.skipIf(!canMount)("a source whose file system is mounted and written to
     await writeFile(target, "");
     await truncate(target, 32 * MiB);
 
-    const agent = await startAgent({
-      host: "127.0.0.1",
-      port: 0,
-      volumes: [{ deviceName: "/dev/xvda", path: loop }],
-      identity: agentId,
-      authorize: (fp) => fp === clientId.fingerprint,
-    });
+    const agent = await agentOnLoop();
     const pass = () =>
       replicate({
         host: "127.0.0.1",
@@ -93,13 +91,7 @@ describe.skipIf(!canMount)("a source whose file system is mounted and written to
     const target = join(dir, "live-local.img");
     await writeFile(target, "");
     await truncate(target, 32 * MiB);
-    const agent = await startAgent({
-      host: "127.0.0.1",
-      port: 0,
-      volumes: [{ deviceName: "/dev/xvda", path: loop }],
-      identity: agentId,
-      authorize: (fp) => fp === clientId.fingerprint,
-    });
+    const agent = await agentOnLoop();
     const finish = new AbortController();
     let step = Promise.resolve();
     try {
