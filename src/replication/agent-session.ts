@@ -157,9 +157,7 @@ class Session {
         this.slab.give(buf);
         return null;
       }
-      // The pass's one look at these bytes: a scan (volume-file.ts) where the source offers one.
-      const source = entry.source;
-      const prepared = hashLeaves(await (source.scan ? source.scan(start, length, buf) : source.read(start, length, buf)));
+      const prepared = hashLeaves(await scan(entry.source, start, length, buf));
       entry.served.set(frame.first, prepared.group);
       return prepared;
     } catch (error) {
@@ -201,7 +199,8 @@ class Session {
     return this.volume(frame.volume).served.get(frame.first)?.equals(frame.digest) === true;
   }
 
-  async answerVerified(frame: GroupFrame): Promise<void> {
+  /** The batch is equal on both sides: done, without a read. */
+  async answerEqual(frame: GroupFrame): Promise<void> {
     await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
   }
 
@@ -238,11 +237,6 @@ class Session {
     await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
   }
 
-  /**
-   * Queues the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
-   * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
-   * Returns the frames' preparations: the bytes given may be reused once they have settled.
-   */
   private readonly choice = new CodecChoice(performance.now());
 
   /** Whether compressing the next frame pays (codec-choice.ts), when the client accepts it. */
@@ -250,6 +244,11 @@ class Session {
     return this.compress && this.choice.compress(performance.now(), this.link.backlog >= LINK_BOUND);
   }
 
+  /**
+   * Queues the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
+   * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
+   * Returns the frames' preparations: the bytes given may be reused once they have settled.
+   */
   private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
     const entry = this.volume(volume);
     const frames: Promise<Buffer>[] = [];
@@ -301,6 +300,11 @@ function hashLeaves(chunk: Buffer): Prepared {
   return { digests, zero, group: groupDigest(digests), chunk };
 }
 
+/** A read for the pass's one look at these bytes: the source's scan where it has one (volume-file.ts). */
+function scan(source: BlockSource, offset: number, length: number, into: Buffer): Promise<Buffer> {
+  return source.scan ? source.scan(offset, length, into) : source.read(offset, length, into);
+}
+
 /**
  * The start of a pass over a volume: its change stamp is read first, so that a write completing
  * after this moment changes the next stamp; then, unless nothing changed since the previous pass
@@ -318,7 +322,7 @@ async function startPass(entry: OpenVolume): Promise<{ unchanged: boolean }> {
 async function checkTailZero(source: BlockSource, from: number, deviceName: string): Promise<void> {
   const buf = Buffer.allocUnsafe(16 * LEAF_SIZE);
   for (let at = from; at < source.size; at += buf.length) {
-    const block = await (source.scan ? source.scan(at, Math.min(buf.length, source.size - at), buf) : source.read(at, Math.min(buf.length, source.size - at), buf));
+    const block = await scan(source, at, Math.min(buf.length, source.size - at), buf);
     if (!isZero(block)) {
       throw new ReplicationError(
         "TAIL_NOT_ZERO",
@@ -337,10 +341,13 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
         throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
       }
       const source = await entry.open();
-      // What the page cache kept from before this session may be stale (volume-file.ts).
-      await source.refresh?.();
       volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
-      if (w.localBytes < source.size) await checkTailZero(source, w.localBytes, entry.deviceName);
+      // The first pass drops the device's page cache before it reads (startPass); the tail is read
+      // before that, so it drops it first itself.
+      if (w.localBytes < source.size) {
+        await source.refresh?.();
+        await checkTailZero(source, w.localBytes, entry.deviceName);
+      }
     }
     return volumes;
   } catch (error) {
@@ -419,7 +426,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         return;
       }
       const ready = prepared;
-      then(() => (ready ? ready.then((p) => (p ? session.answerGroup(group, p) : session.answerVerified(group))) : session.answerVerified(group)));
+      then(() => (ready ? ready.then((p) => (p ? session.answerGroup(group, p) : session.answerEqual(group))) : session.answerEqual(group)));
     } else if (frame.type === Type.Digests) {
       const digests = frame;
       then(() => session.answerDigests(digests));

@@ -96,7 +96,8 @@ async function deviceStamp(rdev: number): Promise<string | undefined> {
  */
 async function fileStamp(handle: FileHandle): Promise<string | undefined> {
   const info = await handle.stat({ bigint: true });
-  if (Date.now() - Number(info.mtimeMs) < 2_000 || Date.now() - Number(info.ctimeMs) < 2_000) return undefined;
+  const newest = Math.max(Number(info.mtimeMs), Number(info.ctimeMs));
+  if (Date.now() - newest < 2_000) return undefined;
   return `${info.mtimeNs}:${info.ctimeNs}:${info.size}:${info.ino}`;
 }
 
@@ -119,16 +120,15 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   let handle: FileHandle;
   let direct: FileHandle | null = null;
   let size: number;
-  let isDevice = false;
-  let rdev = 0;
+  /** The device number, for a block device. */
+  let device: number | undefined;
   try {
     const info = await stat(path);
     if (!info.isFile() && !info.isBlockDevice()) throw new ReplicationError("IO_ERROR", `${side}: ${path} is neither a disk nor a disk-image file`);
     const flags = mode === "read" ? constants.O_RDONLY : constants.O_RDWR | (info.isBlockDevice() ? constants.O_EXCL : 0);
     handle = await open(path, flags);
     size = info.isBlockDevice() ? await blockDeviceSize(info.rdev, path) : info.size;
-    isDevice = info.isBlockDevice();
-    rdev = info.rdev;
+    if (info.isBlockDevice()) device = info.rdev;
     // A filesystem without O_DIRECT (tmpfs) refuses the open: then scans are buffered reads.
     if (info.isFile() && info.blocks * 512 < info.size) direct = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null);
   } catch (error) {
@@ -148,8 +148,8 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   return {
     path,
     size,
-    ...(isDevice ? { refresh: () => dropDeviceCache(path, side) } : {}),
-    changeStamp: () => (isDevice ? deviceStamp(rdev) : fileStamp(handle).catch(() => undefined)),
+    ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side) } : {}),
+    changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;
