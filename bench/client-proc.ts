@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   }
   const events: Record<string, number> = {};
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const summary = await engine.replicate({
     host: args.host,
     port: args.port,
@@ -37,9 +38,11 @@ async function main(): Promise<void> {
     onEvent: (event: { type: string }) => { events[event.type] = (events[event.type] ?? 0) + 1; },
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   process.stdout.write(`${JSON.stringify({
     ok: true,
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     wireBytesIn: summary.wireBytesIn,
     wireBytesOut: summary.wireBytesOut,
     // resourceUsage().maxRSS is in KiB (getrusage ru_maxrss).

@@ -8,7 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, start, vmHwm, waitForListener, type Started } from "./proc.js";
+import { cpuSeconds, freePort, start, vmHwm, waitForListener, type Started } from "./proc.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -30,6 +30,8 @@ export interface ClientReport {
   readonly seconds: number;
   /** Seconds from the client process's spawn to its exit (adds Node start-up and module load). */
   readonly wallSeconds: number;
+  /** CPU seconds (user + system, every thread) the client spent inside replicate(). */
+  readonly cpuSeconds: number;
   /** Data-plane bytes received by the client, as the engine counts them. */
   readonly wireBytesIn: number;
   /** Data-plane bytes sent by the client (digests, requests, acknowledgements). */
@@ -46,6 +48,8 @@ export interface RunningAgent {
   /** Seconds from spawn until the agent said it was listening (includes any start-up hashing). */
   readonly startSeconds: number;
   peakRssBytes(): number | undefined;
+  /** CPU seconds (user + system, every thread) the agent has used since it started. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -114,6 +118,7 @@ export async function startAgent(opts: {
   return {
     host, port, startSeconds,
     fingerprint: String(ready.fingerprint),
+    cpuSeconds: () => cpuSeconds(pid),
     peakRssBytes() {
       peak = Math.max(peak ?? 0, vmHwm(pid) ?? 0) || peak;
       return peak;
@@ -158,6 +163,7 @@ export async function runClient(opts: {
   return {
     seconds: Number(out.seconds),
     wallSeconds,
+    cpuSeconds: Number(out.cpuSeconds),
     wireBytesIn: Number(out.wireBytesIn),
     wireBytesOut: Number(out.wireBytesOut),
     peakRssBytes: Number(out.peakRssBytes),

@@ -65,6 +65,20 @@ async function withAgent<T>(ctx: BenchContext, volumes: { deviceName: string; pa
   }
 }
 
+/** One client pass from a fresh agent serving `source` onto `target`, with both processes' CPU time. */
+async function enginePass(ctx: BenchContext, source: string, target: string, size: number): Promise<ClientReport & { agentStart: number; agentCpuSeconds: number }> {
+  return await withAgent(ctx, [{ deviceName: DEVICE, path: source }], async (agent, p) => {
+    const before = agent.cpuSeconds();
+    const report = await runClient({ pairing: p, agent, volumes: oneVolume(target, size) });
+    return { ...report, agentStart: agent.startSeconds, agentCpuSeconds: agent.cpuSeconds() - before };
+  });
+}
+
+/** Where the engine's time went: CPU seconds of each process against the two cores' wall time. */
+function cpuNote(r: { seconds: number; cpuSeconds: number; agentCpuSeconds: number }): string {
+  return `CPU agent ${secs(r.agentCpuSeconds)} + client ${secs(r.cpuSeconds)} in ${secs(r.seconds)} wall`;
+}
+
 function oneVolume(localPath: string, size: number, recoveryDevice = DEVICE) {
   return [{ recoveryDevice, localPath, localBytes: size, recoveryBytes: size }];
 }
@@ -138,25 +152,22 @@ export async function figure1(ctx: BenchContext): Promise<Figure> {
     const target = join(ctx.workDir, "blank-target.img");
     blankFile(target, size);
     ctx.log("1: engine full pass");
-    const r = await withAgent(ctx, [{ deviceName: DEVICE, path: ctx.image.path }], async (agent, p) => {
-      const report = await runClient({ pairing: p, agent, volumes: oneVolume(target, size) });
-      return { report, agentStart: agent.startSeconds };
-    });
+    const r = await enginePass(ctx, ctx.image.path, target, size);
     await expectSame("figure 1", target, ctx.image.sha256);
     rmSync(target, { force: true });
-    const ratio = socat.seconds / r.report.seconds;
+    const ratio = socat.seconds / r.seconds;
     return {
       id: 1, title: T1, goal: G1, pass: ratio >= 0.8,
-      engine: `${secs(r.report.seconds)} (${rate(size / r.report.seconds)})`,
+      engine: `${secs(r.seconds)} (${rate(size / r.seconds)})`,
       reference: ref,
       ratio: `${ratio.toFixed(2)}x speed`,
       notes: [
-        `volume ${bytes(size)}; engine wire ${bytes(wire(r.report))}; socat+fdatasync ${secs(socat.seconds + socat.flushSeconds)} ` +
-        `(ratio ${((socat.seconds + socat.flushSeconds) / r.report.seconds).toFixed(2)}x); engine client wall ${secs(r.report.wallSeconds)}, agent start ${secs(r.agentStart)}`,
+        `volume ${bytes(size)}; engine wire ${bytes(wire(r))}; socat+fdatasync ${secs(socat.seconds + socat.flushSeconds)} ` +
+        `(ratio ${((socat.seconds + socat.flushSeconds) / r.seconds).toFixed(2)}x); engine client wall ${secs(r.wallSeconds)}, agent start ${secs(r.agentStart)}; ${cpuNote(r)}`,
       ],
-      data: { volumeBytes: size, socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, engineSeconds: r.report.seconds,
-        engineWallSeconds: r.report.wallSeconds, agentStartSeconds: r.agentStart, engineWireBytes: wire(r.report), speedRatio: ratio,
-        summary: r.report.summary },
+      data: { volumeBytes: size, socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, engineSeconds: r.seconds,
+        engineWallSeconds: r.wallSeconds, agentStartSeconds: r.agentStart, engineWireBytes: wire(r), speedRatio: ratio,
+        agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary },
     };
   } catch (e) {
     return failedFigure(1, T1, G1, e, { socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, referenceText: ref });
@@ -196,8 +207,7 @@ export async function figure2(ctx: BenchContext): Promise<Figure> {
     copyFileSync(ctx.image.path, target);
     await warm(target);
     ctx.log("2: engine resync");
-    const r = await withAgent(ctx, [{ deviceName: DEVICE, path: changed.path }], async (agent, p) =>
-      await runClient({ pairing: p, agent, volumes: oneVolume(target, size) }));
+    const r = await enginePass(ctx, changed.path, target, size);
     await expectSame("figure 2", target, changed.sha256);
     const timeRatio = resync.seconds / r.seconds;
     const w = wire(r);
@@ -208,10 +218,11 @@ export async function figure2(ctx: BenchContext): Promise<Figure> {
       ratio: `${timeRatio.toFixed(2)}x faster; wire ${(w / budget).toFixed(2)}x budget`,
       notes: [
         `changed ${changed.changedBlocks} blocks = ${bytes(changed.changedBytes)}; wire budget ${bytes(budget)}; engine in ${bytes(r.wireBytesIn)} / out ${bytes(r.wireBytesOut)}; ` +
-        `rsync full copy ${secs(full.seconds)} (${bytes(full.sentBytes + full.receivedBytes)} wire), rsync resync literal ${bytes(resync.literalBytes)}`,
+        `rsync full copy ${secs(full.seconds)} (${bytes(full.sentBytes + full.receivedBytes)} wire), rsync resync literal ${bytes(resync.literalBytes)}; ${cpuNote(r)}`,
       ],
       data: { ...refData, referenceText: undefined, engineSeconds: r.seconds, engineWallSeconds: r.wallSeconds, engineWireBytes: w,
-        engineWireBytesIn: r.wireBytesIn, engineWireBytesOut: r.wireBytesOut, timeRatio, summary: r.summary },
+        engineWireBytesIn: r.wireBytesIn, engineWireBytesOut: r.wireBytesOut, timeRatio,
+        agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary },
     };
   } catch (e) {
     return failedFigure(2, T2, G2, e, refData);
@@ -242,8 +253,7 @@ export async function figure3(ctx: BenchContext): Promise<Figure> {
   const refData = { readBothParallelSeconds: reads.parallelSeconds, readBothSequentialSeconds: reads.sequentialSeconds, referenceText: ref };
   try {
     ctx.log("3: engine on identical disks");
-    const r = await withAgent(ctx, [{ deviceName: DEVICE, path: source }], async (agent, p) =>
-      await runClient({ pairing: p, agent, volumes: oneVolume(target, size) }));
+    const r = await enginePass(ctx, source, target, size);
     await expectSame("figure 3", target, sha);
     const w = wire(r);
     const ratioSeq = r.seconds / reads.sequentialSeconds;
@@ -252,9 +262,10 @@ export async function figure3(ctx: BenchContext): Promise<Figure> {
       engine: `${secs(r.seconds)}, ${bytes(w)} wire (${((w / size) * 100).toFixed(4)}%)`,
       reference: ref,
       ratio: `${ratioSeq.toFixed(2)}x in-turn read, ${(r.seconds / reads.parallelSeconds).toFixed(2)}x at-once`,
-      notes: [`"close to reading both" is read here as <= 2x the time of reading both images one after the other; wire limit ${bytes(0.001 * size)}`],
+      notes: [`"close to reading both" is read here as <= 2x the time of reading both images one after the other; wire limit ${bytes(0.001 * size)}; ${cpuNote(r)}`],
       data: { ...refData, referenceText: undefined, volumeBytes: size, engineSeconds: r.seconds, engineWireBytes: w, wireFraction: w / size,
-        ratioToSequentialRead: ratioSeq, ratioToParallelRead: r.seconds / reads.parallelSeconds, summary: r.summary },
+        ratioToSequentialRead: ratioSeq, ratioToParallelRead: r.seconds / reads.parallelSeconds,
+        agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary },
     };
   } catch (e) {
     return failedFigure(3, T3, G3, e, refData);

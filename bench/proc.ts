@@ -107,6 +107,19 @@ export function vmHwm(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds a process has used, all its threads together (utime + stime from /proc/PID/stat, in
+ * USER_HZ ticks, which Linux fixes at 100 for user space); NaN once it is gone.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Reads a file through the page cache so the measurement that follows runs hot. */
 export async function warm(...paths: string[]): Promise<void> {
   for (const path of paths) await run("dd", [`if=${path}`, "of=/dev/null", "bs=1M", "status=none"], { timeoutMs: 120_000 });
