@@ -21,7 +21,7 @@ import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEA
 import { CodecChoice } from "./codec-choice.js";
 import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
-import { digest, groupDigest, isZero, zeroDigest, zeroGroup } from "./leaves.js";
+import { groupDigest, hashLeaves, isZero, readHashed, zeroGroup } from "./leaves.js";
 import type { FrameLink } from "./link.js";
 import { Outbox } from "./outbox.js";
 import { Slab } from "./slab.js";
@@ -157,7 +157,8 @@ class Session {
         this.slab.give(buf);
         return null;
       }
-      const prepared = hashLeaves(await scan(entry.source, start, length, buf));
+      const read = await readHashed((offset, n, into) => scan(entry.source, offset, n, into), start, length, buf);
+      const prepared: Prepared = { ...read, group: groupDigest(read.digests) };
       entry.served.set(frame.first, prepared.group);
       return prepared;
     } catch (error) {
@@ -215,7 +216,7 @@ class Session {
       // Outside the read budget: the GROUPs queued behind this answer may hold all of it.
       const { start, length } = this.range(entry, frame.first, frame.digests.length);
       const prepared = hashLeaves(await entry.source.read(start, length));
-      entry.served.set(frame.first, prepared.group);
+      entry.served.set(frame.first, groupDigest(prepared.digests));
       mine = { first: frame.first, digests: prepared.digests, zero: prepared.zero };
     }
     const { digests, zero } = mine;
@@ -281,23 +282,6 @@ class Session {
     }
     return frames;
   }
-}
-
-/** Digests of every leaf of a chunk; zero leaves found by a compare and never hashed. */
-function hashLeaves(chunk: Buffer): Prepared {
-  const count = Math.ceil(chunk.length / LEAF_SIZE);
-  const digests: Buffer[] = new Array<Buffer>(count);
-  const zero = new Uint8Array(count);
-  for (let i = 0; i < count; i += 1) {
-    const block = chunk.subarray(i * LEAF_SIZE, (i + 1) * LEAF_SIZE);
-    if (isZero(block)) {
-      zero[i] = 1;
-      digests[i] = zeroDigest(block.length);
-    } else {
-      digests[i] = digest(block);
-    }
-  }
-  return { digests, zero, group: groupDigest(digests), chunk };
 }
 
 /** A read for the pass's one look at these bytes: the source's scan where it has one (volume-file.ts). */

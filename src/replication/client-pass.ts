@@ -25,7 +25,7 @@ import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
 import { ReplicationError } from "./errors.js";
-import { digestsOf, groupDigest, zeroDigest } from "./leaves.js";
+import { groupDigest, readHashed, zeroDigest } from "./leaves.js";
 import { Slab } from "./slab.js";
 import type { BlockSink } from "./volume-file.js";
 
@@ -242,16 +242,17 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     v.landed = v.landed.then(() => batch.done());
   });
 
-  const readBatch = async (local: LocalVolume, first: number): Promise<Buffer> => {
+  /** Reads and hashes a batch; the buffer goes back at once, only the digests are kept. */
+  const readBatch = async (local: LocalVolume, first: number): Promise<{ digests: Buffer[]; readBytes: number }> => {
     const length = Math.min(layouts[local.index]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE);
     const buf = await slab.take(length);
     try {
       // The pass's first look at this batch (before any write to it): a scan where the disk offers one.
       const sink = local.sink;
-      return await (sink.scan ? sink.scan(first * LEAF_SIZE, length, buf) : sink.read(first * LEAF_SIZE, length, buf));
-    } catch (error) {
+      const { chunk, digests } = await readHashed((offset, n, into) => (sink.scan ? sink.scan(offset, n, into) : sink.read(offset, n, into)), first * LEAF_SIZE, length, buf);
+      return { digests, readBytes: chunk.length };
+    } finally {
       slab.give(buf);
-      throw error;
     }
   };
 
@@ -306,13 +307,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     for (let n = 0; n < list.length; n += 1) {
       settings.signal?.throwIfAborted();
       const first = list[n]!;
-      const chunk = await next!;
+      const { digests, readBytes } = await next!;
       next = n + 1 < list.length ? readBatch(local, list[n + 1]!) : null;
       // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
       next?.catch(() => undefined);
-      const digests = digestsOf(chunk);
-      const readBytes = chunk.length;
-      slab.give(chunk);
       waits.push(submit(i, first, digests, readBytes, verify).then((answered) => onDone(first, digests, answered)));
       if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
     }
@@ -342,8 +340,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         const length = Math.min(n * LEAF_SIZE, local.size - offset);
         const buf = await slab.take(length);
         try {
-          const back = await local.sink.read(offset, length, buf);
-          digestsOf(back).forEach((d, j) => (mine[k + j] = d));
+          const back = await readHashed((at, n, into) => local.sink.read(at, n, into), offset, length, buf);
+          back.digests.forEach((d, j) => (mine[k + j] = d));
         } finally {
           slab.give(buf);
         }
