@@ -18,6 +18,13 @@
  * GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
  * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
+ *
+ * Known batches: in continuous replication only this client writes its disks, so a batch found
+ * equal at the end of one pass still holds what it held then. The caller passes those batches'
+ * group digests (`known`) to the next pass, which sends them without reading the disk; only when
+ * the agent's batch differs (NEED_LEAVES) is the batch read and hashed for its leaf digests. A
+ * write to a batch removes it from `known` before it lands. Each pass returns the group digests
+ * it found equal (`PassCounts.equalGroups`).
  */
 import { crc32 } from "node:zlib";
 import { BatchLayout } from "./batches.js";
@@ -69,6 +76,8 @@ export interface PassCounts {
   repairedLeaves: number;
   /** First leaves of the batches those repairs went to: they need checking again. */
   repaired: Set<number>;
+  /** Group digests of the batches this pass found equal to the agent's (after any writes). */
+  equalGroups: Map<number, Buffer>;
 }
 
 export interface PassSettings {
@@ -84,7 +93,10 @@ interface InFlight {
   /** Whether its answers count as the pass's data (not as repairs found by in-pass verification). */
   counted: boolean;
   first: number;
-  digests: Buffer[];
+  /** Leaves in the batch. */
+  count: number;
+  /** Their digests; null for a known batch until the agent asks for them (NEED_LEAVES). */
+  digests: Buffer[] | null;
   /** 1 for each leaf the agent answered (DATA or ZERO). */
   answered: Uint8Array;
   done: () => void;
@@ -97,13 +109,13 @@ const FLUSH_EVERY = 64 * 2 ** 20;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 
-export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[]): Promise<PassCounts[]> {
+export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[], known?: Map<number, Buffer>[]): Promise<PassCounts[]> {
   const { batchLeaves, window } = settings;
   const started = Date.now();
   // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
   const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
   const perVolume = locals.map(() => ({
-    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>() } as PassCounts,
+    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>(), equalGroups: new Map() } as PassCounts,
     hashed: 0,
     landed: Promise.resolve(),
     /** Bytes written since the last flush was started, and that flush (at most one at a time). */
@@ -145,7 +157,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   /** The batch in flight that holds leaves leaf..leaf+count-1, or null (and the link failed). */
   const batchOf = (i: number, leaf: number, count: number): InFlight | null => {
     const batch = perVolume[i]!.inFlight.get(layouts[i]!.start(leaf));
-    if (!batch || leaf + count > batch.first + batch.digests.length) {
+    if (!batch || leaf + count > batch.first + batch.count) {
       malformed(`leaves ${leaf}+${count} of volume ${i} are not in a batch in flight`);
       return null;
     }
@@ -156,6 +168,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       }
       batch.answered[k] = 1;
     }
+    // What the caller knew of this batch no longer holds once a write lands in it.
+    known?.[i]?.delete(batch.first);
     return batch;
   };
 
@@ -234,7 +248,18 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const batch = v.inFlight.get(index);
     if (!batch || batch.id !== frame.batch) return malformed(`unknown batch ${frame.batch}`);
     if (frame.type === Type.NeedLeaves) {
-      connection.send({ type: Type.Digests, volume: frame.volume, batch: frame.batch, first: batch.first, digests: batch.digests });
+      const sendLeaves = (digests: Buffer[]) => connection.send({ type: Type.Digests, volume: frame.volume, batch: frame.batch, first: batch.first, digests });
+      if (batch.digests) sendLeaves(batch.digests);
+      else {
+        // A known batch that changed on the agent: read and hash it now.
+        readBatch(locals[frame.volume]!, batch.first).then(
+          ({ digests }) => {
+            batch.digests = digests;
+            sendLeaves(digests);
+          },
+          (error: unknown) => connection.fail(error instanceof ReplicationError ? error : new ReplicationError("IO_ERROR", String(error), { cause: error })),
+        );
+      }
       return;
     }
     v.inFlight.delete(index);
@@ -258,69 +283,84 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
 
   /**
    * Puts a batch in flight with its leaf digests and sends its GROUP. Resolves with the leaves the
-   * agent answered, once their writes have landed.
+   * agent answered, once their writes have landed, and the batch's leaf digests if it has them.
    */
-  const submit = async (i: number, first: number, digests: Buffer[], readBytes: number, verify: boolean): Promise<Uint8Array> => {
+  const submit = async (i: number, first: number, what: Looked, readBytes: number, verify: boolean): Promise<Answered> => {
+    const { count, group } = what;
     const v = perVolume[i]!;
     const local = locals[i]!;
     // Batches are named by their first leaf: below 2^31 for any volume under 128 TiB.
     if (first >= VERIFY_ID) throw new ReplicationError("PROTOCOL_TOO_LARGE", `${local.device}: volumes of 128 TiB or more are not supported`);
     const index = first;
     const id = verify ? (index | VERIFY_ID) >>> 0 : index;
-    const answered = new Uint8Array(digests.length);
+    const answered = new Uint8Array(count);
     const counted = !verify || phase === "verify";
-    const done = new Promise<Uint8Array>((resolve) => {
-      v.inFlight.set(index, {
+    const done = new Promise<Answered>((resolve) => {
+      const batch: InFlight = {
         id,
         counted,
         first,
-        digests,
+        count,
+        digests: what.digests,
         answered,
         done: () => {
-          if (counted) {
-            // Leaves the agent did not answer were equal; the all-zero ones count as zero.
-            for (let k = 0; k < digests.length; k += 1) {
+          // Leaves the agent did not answer were equal; the all-zero ones count as zero (in a
+          // known batch, not read, they all count as equal).
+          const digests = batch.digests;
+          if (counted && digests) {
+            for (let k = 0; k < count; k += 1) {
               if (answered[k] === 1) continue;
               const len = Math.min(LEAF_SIZE, local.size - (first + k) * LEAF_SIZE);
               if (digests[k]!.equals(zeroDigest(len))) v.counts.zero += len;
             }
+          }
+          if (counted) {
             v.hashed += readBytes;
             emit(i);
           }
-          resolve(answered);
+          resolve({ answered, digests: batch.digests });
         },
-      });
+      };
+      v.inFlight.set(index, batch);
     });
     const flags = verify ? GROUP_VERIFY : 0;
-    if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count: digests.length, flags, digest: groupDigest(digests) })) {
+    if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count, flags, digest: group })) {
       await Promise.race([connection.ready(), connection.closed()]);
     }
     return done;
   };
 
-  /** Reads whole batches (one read ahead), hashes and submits them, at most `window` in flight. */
-  const lane = async (i: number, firsts: Iterable<number>, verify: boolean, onDone: (first: number, digests: Buffer[], answered: Uint8Array) => void): Promise<void> => {
+  /** Batches in order, each read and hashed (one read ahead) or known, submitted; at most `window` in flight. */
+  const lane = async (i: number, firsts: Iterable<number>, verify: boolean, onDone: (first: number, group: Buffer, done: Answered) => void): Promise<void> => {
     const local = locals[i]!;
     const waits: Promise<void>[] = [];
     const list = [...firsts];
-    let next = list.length > 0 ? readBatch(local, list[0]!) : null;
+    const look = async (first: number): Promise<Looked & { readBytes: number }> => {
+      const count = layouts[i]!.length(first);
+      const group = verify ? undefined : known?.[i]?.get(first);
+      if (group) return { count, digests: null, group, readBytes: Math.min(count * LEAF_SIZE, local.size - first * LEAF_SIZE) };
+      const { digests, readBytes } = await readBatch(local, first);
+      return { count: digests.length, digests, group: groupDigest(digests), readBytes };
+    };
+    let next = list.length > 0 ? look(list[0]!) : null;
     for (let n = 0; n < list.length; n += 1) {
       settings.signal?.throwIfAborted();
       const first = list[n]!;
-      const { digests, readBytes } = await next!;
-      next = n + 1 < list.length ? readBatch(local, list[n + 1]!) : null;
+      const looked = await next!;
+      next = n + 1 < list.length ? look(list[n + 1]!) : null;
       // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
       next?.catch(() => undefined);
-      waits.push(submit(i, first, digests, readBytes, verify).then((answered) => onDone(first, digests, answered)));
+      waits.push(submit(i, first, looked, looked.readBytes, verify).then((done) => onDone(first, looked.group, done)));
       if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
     }
     await Promise.race([Promise.all(waits), connection.closed()]);
   };
 
   /**
-   * The in-pass verification: for each batch that received writes, reads back and hashes only the
-   * leaves written (the others' digests are the copy lane's, of bytes this pass did not touch) and
-   * sends the batch's GROUP with GROUP_VERIFY.
+   * The in-pass verification: for each batch that received writes, reads back and hashes the
+   * leaves written (the others' digests are the copy lane's, of bytes this pass did not touch; a
+   * known batch that was not read is read back whole) and sends the batch's GROUP with
+   * GROUP_VERIFY.
    */
   const verifyLane = async (i: number, written: BatchQueue): Promise<void> => {
     const v = perVolume[i]!;
@@ -328,14 +368,15 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const waits: Promise<void>[] = [];
     for await (const { first, digests, answered } of written) {
       settings.signal?.throwIfAborted();
-      const mine = digests.slice();
+      const mine = digests ? digests.slice() : new Array<Buffer>(answered.length);
+      const readBack = (k: number) => !digests || answered[k] === 1;
       for (let k = 0; k < answered.length; ) {
-        if (answered[k] !== 1) {
+        if (!readBack(k)) {
           k += 1;
           continue;
         }
         let n = 1;
-        while (k + n < answered.length && answered[k + n] === 1) n += 1;
+        while (k + n < answered.length && readBack(k + n)) n += 1;
         const offset = (first + k) * LEAF_SIZE;
         const length = Math.min(n * LEAF_SIZE, local.size - offset);
         const buf = await slab.take(length);
@@ -347,12 +388,15 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         }
         k += n;
       }
+      const group = groupDigest(mine);
       waits.push(
-        submit(i, first, mine, 0, true).then((repairs) => {
+        submit(i, first, { count: mine.length, digests: mine, group }, 0, true).then(({ answered: repairs }) => {
           const repaired = repairs.reduce((a, b) => a + b, 0);
           if (repaired > 0) {
             v.counts.repairedLeaves += repaired;
             v.counts.repaired.add(first);
+          } else {
+            v.counts.equalGroups.set(first, group);
           }
         }),
       );
@@ -370,8 +414,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     } else {
       // Batches that received writes go to the verification lane as soon as they have landed.
       const written = new BatchQueue();
-      const copying = lane(i, listed, false, (first, digests, answered) => {
+      const copying = lane(i, listed, false, (first, group, { digests, answered }) => {
         if (answered.includes(1)) written.push({ first, digests, answered });
+        else v.counts.equalGroups.set(first, group);
       }).finally(() => written.end());
       await Promise.all([copying, verifyLane(i, written)]);
     }
@@ -388,10 +433,23 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
 }
 
+/** A batch as the copy lane found it: its leaves, their digests (null: known, not read), its group digest. */
+interface Looked {
+  count: number;
+  digests: Buffer[] | null;
+  group: Buffer;
+}
+
+/** How the agent answered a batch: the leaves it sent (DATA or ZERO), and the batch's leaf digests if read. */
+interface Answered {
+  answered: Uint8Array;
+  digests: Buffer[] | null;
+}
+
 /** A batch that received writes: its first leaf, the copy lane's digests, the leaves written. */
 interface Written {
   first: number;
-  digests: Buffer[];
+  digests: Buffer[] | null;
   answered: Uint8Array;
 }
 

@@ -167,8 +167,12 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     summary.wireBytes = summary.wireBytesIn + summary.wireBytesOut;
   };
 
+  // Continuous passes: the group digests of the batches the previous pass found equal, which this
+  // client, the disks' only writer, need not read again (client-pass.ts). A final pass reads all.
+  const known = locals.map(() => new Map<number, Buffer>());
+
   // Runs one pass, reconnecting (and rerunning the pass) when the link drops.
-  const pass = async (phase: Phase, lagSince?: number, only?: Set<number>[]): Promise<PassCounts[]> => {
+  const pass = async (phase: Phase, lagSince?: number, only?: Set<number>[], trust = false): Promise<PassCounts[]> => {
     for (let attempt = 1; ; attempt += 1) {
       try {
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
@@ -177,7 +181,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           options.onEvent?.({ type: "connected", address: options.address });
         }
         const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, signal: options.signal, onEvent: options.onEvent };
-        const counts = await runPass(connection, locals, phase, settings, lagSince, only);
+        const counts = await runPass(connection, locals, phase, settings, lagSince, only, trust ? known : undefined);
         summary.passes += 1;
         return counts;
       } catch (error) {
@@ -201,8 +205,13 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
 
   // A copy (or continuous) pass, which verifies what it wrote as it goes; then verification passes
   // over what that found and repaired, until one finds nothing more.
-  const verifiedPass = async (phase: Phase, lagSince?: number): Promise<void> => {
-    const counts = await pass(phase, lagSince);
+  const verifiedPass = async (phase: Phase, lagSince?: number, trust = false): Promise<void> => {
+    const counts = await pass(phase, lagSince, undefined, trust);
+    counts.forEach((c, i) => {
+      for (const [first, group] of c.equalGroups) known[i]!.set(first, group);
+      // A repaired batch is checked again below; until a pass finds it equal it is read.
+      for (const first of c.repaired) known[i]!.delete(first);
+    });
     summary.sentBytes += counts.reduce((a, c) => a + c.sent, 0);
     if (summary.passes === 1) {
       summary.skippedEqualBytes = counts.reduce((a, c) => a + c.equal, 0);
@@ -230,11 +239,12 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
         await sleep(options.intervalMs ?? 2_000, options.finishSignal);
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
         const started = Date.now();
-        await verifiedPass("continuous", lastPass);
+        await verifiedPass("continuous", lastPass, true);
         lastPass = started;
         options.onEvent?.({ type: "pass-complete", pass: n, phase: "continuous" });
       }
-      // The failback was launched: one final pass and verification over the settled volumes.
+      // The failback was launched: one final pass and verification over the settled volumes,
+      // reading the local disks in full rather than trusting what earlier passes found.
       await verifiedPass("continuous", lastPass);
       options.onEvent?.({ type: "pass-complete", pass: summary.passes, phase: "continuous" });
     }

@@ -72,6 +72,49 @@ describe("continuous replication: change detection", () => {
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
 
+  it("the client reads again only the batches that changed on the agent, and all of them at the launch", async () => {
+    const source = new CountedDisk(random(8 * MiB, "client side"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const readAt: number[] = [];
+    const writtenAt: number[] = [];
+    await continuous(source, target, async (pass) => {
+      readAt[pass] = target.readBytes;
+      writtenAt[pass] = target.writtenBytes;
+      if (pass === 3) source.change(5 * MiB + 12_345, random(100_000, "app write 2"));
+      return pass < 5;
+    });
+    // Pass 1 scanned the blank target and read back what it wrote.
+    expect(readAt[1]).toBeGreaterThanOrEqual(8 * MiB);
+    // Passes 2 and 3 trusted what pass 1 found: no read of the local disk at all.
+    expect(readAt[3]).toBe(readAt[1]);
+    // Pass 4: the batch that changed on the agent (1 MiB batches; the write spans at most two) is
+    // read for its leaf digests, and the leaves written are read back; nothing else.
+    expect(writtenAt[4]! - writtenAt[3]!).toBe(2 * 64 * 1024);
+    expect(readAt[4]! - readAt[3]!).toBeGreaterThan(0);
+    expect(readAt[4]! - readAt[3]!).toBeLessThanOrEqual(2 * MiB + 2 * 64 * 1024);
+    expect(readAt[5]).toBe(readAt[4]);
+    // The final pass (after the launch; a trusted pass may still start before it) reads the whole
+    // local disk again.
+    expect(target.readBytes - readAt[5]!).toBeGreaterThanOrEqual(8 * MiB);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("a known all-zero batch that the agent then writes arrives, read back whole", async () => {
+    // The client's GROUP for a known zero batch is the all-zero digest, which the agent answers with
+    // its data at once (no NEED_LEAVES): the client never hashed that batch's leaves in this pass.
+    const source = new CountedDisk(Buffer.concat([random(4 * MiB, "low half"), Buffer.alloc(4 * MiB)]));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const readAt: number[] = [];
+    await continuous(source, target, async (pass) => {
+      readAt[pass] = target.readBytes;
+      if (pass === 2) source.change(6 * MiB + 100, random(1000, "into the zeros"));
+      return pass < 4;
+    });
+    expect(readAt[3]! - readAt[2]!).toBe(MiB);
+    expect(readAt[4]).toBe(readAt[3]);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
   it("a source that cannot tell is read in full on every pass", async () => {
     const source = new CountedDisk(random(4 * MiB, "src2"));
     source.stamped = false;
