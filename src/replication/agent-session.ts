@@ -27,6 +27,7 @@ import { Outbox } from "./outbox.js";
 import { Slab } from "./slab.js";
 import { Throttle } from "./throttle.js";
 import type { BlockSource } from "./volume-file.js";
+import type { WriteTracker } from "./write-tracker.js";
 
 /** A volume the agent serves: opened afresh for each session. */
 export interface ServedVolume {
@@ -59,6 +60,8 @@ interface OpenVolume {
   pass?: Promise<{ unchanged: boolean }>;
   /** The source's change stamp at the start of the current pass. */
   stamp?: string;
+  /** Where the source was written, region by region; null where it cannot tell (set at the first pass). */
+  tracker?: WriteTracker | null;
   packer: Packer;
 }
 
@@ -110,8 +113,11 @@ class Session {
   private readonly frames = new FramePool();
   private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
 
+  private readonly log: (line: string) => void;
+
   constructor(link: FrameLink, options: SessionOptions, onError: (error: unknown) => void) {
     this.link = link;
+    this.log = options.log;
     this.slab = new Slab(options.readBudget ?? 32 * 2 ** 20, 16 * 2 ** 20);
     const beforeSend = (data: Buffer) => (data[0] === Type.Data ? this.throttle.take(data.length) : undefined);
     this.outbox = new Outbox(link, PACK_AHEAD, beforeSend, onError);
@@ -148,15 +154,16 @@ class Session {
     // the budget while another's, answered first, wait for it).
     const taking = this.slab.take(length);
     // A pass starts at the first leaf; the batches behind this one wait for its start too.
-    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) entry.pass = startPass(entry);
+    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) entry.pass = startPass(entry, this.log);
     let buf: Buffer | undefined;
     try {
       const pass = await entry.pass;
       buf = await taking;
-      if (pass?.unchanged && entry.served.get(frame.first)?.equals(frame.digest)) {
+      if ((pass?.unchanged || entry.tracker?.written(start, length) === false) && entry.served.get(frame.first)?.equals(frame.digest)) {
         this.slab.give(buf);
         return null;
       }
+      entry.tracker?.reading(start, length);
       const read = await readHashed((offset, n, into) => scan(entry.source, offset, n, into), start, length, buf);
       const prepared: Prepared = { ...read, group: groupDigest(read.digests) };
       entry.served.set(frame.first, prepared.group);
@@ -215,6 +222,7 @@ class Session {
       // Not asked for by this session (a client may always send leaf digests): hash them now.
       // Outside the read budget: the GROUPs queued behind this answer may hold all of it.
       const { start, length } = this.range(entry, frame.first, frame.digests.length);
+      entry.tracker?.reading(start, length);
       const prepared = hashLeaves(await entry.source.read(start, length));
       entry.served.set(frame.first, groupDigest(prepared.digests));
       mine = { first: frame.first, digests: prepared.digests, zero: prepared.zero };
@@ -290,12 +298,19 @@ function scan(source: BlockSource, offset: number, length: number, into: Buffer)
 }
 
 /**
- * The start of a pass over a volume: its change stamp is read first, so that a write completing
- * after this moment changes the next stamp; then, unless nothing changed since the previous pass
- * started (its digests still hold), the device's page cache is dropped, since what it kept from the
- * last pass may be stale by now.
+ * The start of a pass over a volume: the write tracker takes in every write completed so far, and
+ * the change stamp is read, so that a write completing after this moment is in the next pass's
+ * share; then, unless nothing changed since the previous pass started (its digests still hold),
+ * the device's page cache is dropped, since what it kept from the last pass may be stale by now.
+ * The session's first pass starts the tracker, which counts the whole volume as written until read.
  */
-async function startPass(entry: OpenVolume): Promise<{ unchanged: boolean }> {
+async function startPass(entry: OpenVolume, log: (line: string) => void): Promise<{ unchanged: boolean }> {
+  if (entry.tracker === undefined) {
+    const tracking = await entry.source.trackWrites?.();
+    entry.tracker = tracking && "tracker" in tracking ? tracking.tracker : null;
+    if (tracking) log(`agent: ${entry.deviceName}: ${"tracker" in tracking ? "continuous passes read only the regions written since the last read (block_rq_complete)" : `a pass after any write reads the whole volume: ${tracking.off}`}`);
+  }
+  await entry.tracker?.settle();
   const stamp = await entry.source.changeStamp?.();
   const unchanged = stamp !== undefined && stamp === entry.stamp;
   entry.stamp = stamp;
@@ -422,7 +437,10 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
   return new Promise((resolve) => {
     link.onClose(() => {
       void queue.finally(async () => {
-        await Promise.all(session.volumes.map((v) => v.source.close().catch(() => undefined)));
+        await Promise.all(session.volumes.map(async (v) => {
+          await v.tracker?.close();
+          await v.source.close().catch(() => undefined);
+        }));
         resolve({ sentBytes: session.sentBytes });
       });
     });

@@ -15,6 +15,7 @@ import { execFile } from "node:child_process";
 import { constants } from "node:fs";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { ioError, ReplicationError } from "./errors.js";
+import { trackWrites, type WriteTracker } from "./write-tracker.js";
 
 /** What the agent serves from: a disk read at offsets. `path` names it in messages. */
 export interface BlockSource {
@@ -34,6 +35,11 @@ export interface BlockSource {
    * nothing was written in between. Undefined when the source cannot tell.
    */
   changeStamp?(): Promise<string | undefined>;
+  /**
+   * Starts following where the source is written, region by region (write-tracker.ts); `off` says
+   * why it cannot. Absent where only a change stamp can tell (image files, memory).
+   */
+  trackWrites?(): Promise<{ tracker: WriteTracker } | { off: string }>;
   /** Like `read`, for a pass's one look at a batch: may bypass the page cache when that is faster. */
   scan?(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
@@ -148,7 +154,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   return {
     path,
     size,
-    ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side) } : {}),
+    ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side), trackWrites: () => trackWrites(sysfsOf(device), size) } : {}),
     changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
     read,
     async scan(offset, length, into) {

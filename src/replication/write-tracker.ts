@@ -1,0 +1,268 @@
+/*
+ * Which regions of a block device were written, from the kernel's own block-layer tracepoint
+ * (block_rq_complete, read through a private tracefs instance): the agent's continuous passes read
+ * only the regions written since it last read them, instead of the whole volume after any write.
+ *
+ * Why the tracepoint: it fires for every request the disk completes, whoever sent it (a mounted
+ * file system, LVM or device-mapper stacked on the disk, raw writes), with its sector and length,
+ * and needs neither a kernel module nor a change to how the volume is mounted. blktrace reads the
+ * same events but needs its relay files in debugfs, which hardened kernels refuse; dm-era needs the
+ * volume remapped through device-mapper.
+ *
+ * Correctness rests on one ordering: the tracepoint fires while the request completes, before the
+ * writer hears of it. `settle()` writes a marker into the instance's ring buffer and waits until the
+ * reader sees it: with the "global" trace clock, the merged per-CPU stream returns every event
+ * committed before the marker first, so every write completed before `settle()` was called is then
+ * in `pending`. Those move into `dirty`, which a pass consults; a region leaves `dirty` only when the
+ * agent is about to read it, after that settle and after the page-cache drop, so the read sees the
+ * write. Writes completing later stay in `pending` for the next pass. Anything that could break the
+ * chain (a lost event, the reader gone, a marker that does not come back) marks everything dirty:
+ * the cost of a failure is a full read, never a missed write.
+ */
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, realpathSync, rmdirSync } from "node:fs";
+import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+/** Bitmap granularity: 1 MiB, the smallest batch the client makes by default. */
+const CHUNK = 2 ** 20;
+const MARKER_TIMEOUT_MS = 5_000;
+const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+const PREFIX = "failback-agent-";
+
+export interface WriteTracker {
+  /** Takes in every write completed before this call; a pass starts with it. */
+  settle(): Promise<void>;
+  /** Whether any byte of the range may have been written since the agent last read it. */
+  written(offset: number, length: number): boolean;
+  /** The agent is about to read the range (after a settle and a page-cache drop). */
+  reading(offset: number, length: number): void;
+  close(): Promise<void>;
+}
+
+/** The device's place in sysfs: the whole disk it is on, and where it starts on that disk. */
+interface DiskPlace {
+  diskDev: string;
+  startSector: number;
+  requestBased: boolean;
+}
+
+function placeOf(sysfs: string): DiskPlace {
+  const partition = existsSync(join(sysfs, "partition"));
+  // A partition's directory is inside its disk's (a symlink there: resolve it before going up).
+  const real = realpathSync(sysfs);
+  const disk = partition ? dirname(real) : real;
+  return {
+    diskDev: readFileSync(join(disk, "dev"), "utf8").trim(),
+    startSector: partition ? Number(readFileSync(join(sysfs, "start"), "utf8").trim()) : 0,
+    // block_rq_complete is a request-queue event: bio-based devices (device-mapper, md) have none.
+    requestBased: existsSync(join(disk, "mq")),
+  };
+}
+
+async function tracefsRoot(): Promise<string | undefined> {
+  const found = () => TRACEFS.find((dir) => existsSync(join(dir, "instances")));
+  if (found()) return found();
+  // systemd mounts tracefs on a running system; a minimal one may not have.
+  await new Promise<void>((resolve) => execFile("mount", ["-t", "tracefs", "nodev", TRACEFS[0]!], { timeout: 10_000 }, () => resolve()));
+  return found();
+}
+
+/** Removes instances left by agents that are gone (killed before they could clean up). */
+function removeStale(root: string): void {
+  for (const name of readdirSync(join(root, "instances"))) {
+    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
+    if (!name.startsWith(PREFIX) || !Number.isInteger(pid) || existsSync(`/proc/${pid}`)) continue;
+    try {
+      rmdirSync(join(root, "instances", name));
+    } catch {
+      // Busy or already gone: harmless, it only holds a little memory.
+    }
+  }
+}
+
+let instances = 0;
+
+/**
+ * Starts following writes to the block device whose sysfs directory is `sysfs` and whose size is
+ * `size`; the reason in `off` when the kernel or system cannot tell (then the caller reads a
+ * changed volume in full).
+ */
+export async function trackWrites(sysfs: string, size: number): Promise<{ tracker: WriteTracker } | { off: string }> {
+  let place: DiskPlace;
+  try {
+    place = placeOf(sysfs);
+  } catch (error) {
+    return { off: `cannot place the device in sysfs (${(error as Error).message})` };
+  }
+  if (!place.requestBased) return { off: "not a request-based disk (device-mapper or md): its writes are followed on the disks beneath it" };
+  const root = await tracefsRoot();
+  if (!root) return { off: "tracefs is not available (mount -t tracefs nodev /sys/kernel/tracing)" };
+  removeStale(root);
+  const [major, minor] = place.diskDev.split(":").map(Number) as [number, number];
+  instances += 1;
+  const dir = join(root, "instances", `${PREFIX}${process.pid}-${major}-${minor}-${instances}`);
+  try {
+    await mkdir(dir);
+    await writeFile(join(dir, "trace_clock"), "global");
+    await writeFile(join(dir, "buffer_size_kb"), "4096");
+    const event = join(dir, "events", "block", "block_rq_complete");
+    // The kernel's dev_t is major << 20 | minor. Reads are left out where the filter language allows.
+    const dev = major * 2 ** 20 + minor;
+    await writeFile(join(event, "filter"), `dev == ${dev} && !(rwbs ~ "R*")`).catch(() => writeFile(join(event, "filter"), `dev == ${dev}`));
+    await writeFile(join(event, "enable"), "1");
+  } catch (error) {
+    await rmdir(dir).catch(() => undefined);
+    return { off: `cannot set up a trace instance in ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
+  }
+  const tracker = new TraceTracker(dir, place.startSector * 512, size);
+  if (!(await tracker.start())) {
+    await tracker.close();
+    return { off: "the block tracepoint did not answer" };
+  }
+  return { tracker };
+}
+
+class TraceTracker implements WriteTracker {
+  private readonly pending: Uint8Array;
+  private readonly dirty: Uint8Array;
+  private reader: ChildProcess | null = null;
+  private partial = "";
+  private broken = false;
+  private markers = 0;
+  private waiting = new Map<string, () => void>();
+  /** Events lost as of the previous settle; -1 before the first. */
+  private lost = -1;
+
+  constructor(
+    private readonly dir: string,
+    /** Where the device starts on its disk, in bytes (a partition's offset). */
+    private readonly origin: number,
+    private readonly size: number,
+  ) {
+    const chunks = Math.ceil(size / CHUNK);
+    this.pending = new Uint8Array(chunks);
+    // Nothing was read yet: everything counts as written.
+    this.dirty = new Uint8Array(chunks).fill(1);
+  }
+
+  /** Starts the reader and waits for a first marker: the events flow. */
+  async start(): Promise<boolean> {
+    // `cat` holds the blocking read of trace_pipe, which would otherwise pin a thread-pool thread.
+    const reader = spawn("cat", [join(this.dir, "trace_pipe")], { stdio: ["ignore", "pipe", "ignore"] });
+    this.reader = reader;
+    reader.stdout!.setEncoding("utf8").on("data", (text: string) => this.parse(text));
+    reader.once("exit", () => this.fail());
+    reader.once("error", () => this.fail());
+    return this.mark();
+  }
+
+  private fail(): void {
+    this.broken = true;
+    for (const wake of this.waiting.values()) wake();
+    this.waiting.clear();
+  }
+
+  private parse(text: string): void {
+    const lines = (this.partial + text).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) {
+      const marker = /tracing_mark_write: (failback-\d+)/.exec(line);
+      if (marker) {
+        this.waiting.get(marker[1]!)?.();
+        this.waiting.delete(marker[1]!);
+        continue;
+      }
+      const event = /block_rq_complete: \d+,\d+ (\S+) \(.*?\) (\d+) \+ (\d+)/.exec(line);
+      if (!event) continue;
+      const rwbs = event[1]!.replace(/^F/, "");
+      const sectors = Number(event[3]);
+      if (rwbs.startsWith("R") || sectors === 0) continue;
+      this.note(Number(event[2]) * 512 - this.origin, sectors * 512);
+    }
+  }
+
+  private note(offset: number, length: number): void {
+    const from = Math.max(0, offset);
+    const to = Math.min(this.size, offset + length);
+    for (let c = Math.floor(from / CHUNK); c * CHUNK < to; c += 1) this.pending[c] = 1;
+  }
+
+  /** Writes a marker and resolves true once the reader has seen it. */
+  private async mark(): Promise<boolean> {
+    if (this.broken) return false;
+    this.markers += 1;
+    const name = `failback-${this.markers}`;
+    const seen = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(name);
+        resolve(false);
+      }, MARKER_TIMEOUT_MS);
+      this.waiting.set(name, () => {
+        clearTimeout(timer);
+        resolve(!this.broken);
+      });
+    });
+    try {
+      await writeFile(join(this.dir, "trace_marker"), name);
+    } catch {
+      this.fail();
+    }
+    return seen;
+  }
+
+  /** Events the ring buffer had to drop since the instance was made (overruns and drops, all CPUs). */
+  private async lostEvents(): Promise<number> {
+    let total = 0;
+    for (const cpu of readdirSync(join(this.dir, "per_cpu"))) {
+      const stats = await readFile(join(this.dir, "per_cpu", cpu, "stats"), "utf8");
+      for (const m of stats.matchAll(/^(?:overrun|dropped events): (\d+)/gm)) total += Number(m[1]);
+    }
+    return total;
+  }
+
+  async settle(): Promise<void> {
+    const seen = await this.mark();
+    const lost = await this.lostEvents().catch(() => Number.NaN);
+    const intact = seen && !Number.isNaN(lost) && (this.lost === -1 || lost === this.lost);
+    if (!intact) {
+      // The chain is broken: everything counts as written, once more from here.
+      this.dirty.fill(1);
+    } else {
+      for (let c = 0; c < this.pending.length; c += 1) if (this.pending[c]) this.dirty[c] = 1;
+    }
+    this.lost = lost;
+    this.pending.fill(0);
+  }
+
+  written(offset: number, length: number): boolean {
+    if (this.broken) return true;
+    const end = Math.min(this.size, offset + length);
+    for (let c = Math.floor(offset / CHUNK); c * CHUNK < end; c += 1) if (this.dirty[c]) return true;
+    return false;
+  }
+
+  reading(offset: number, length: number): void {
+    // Only chunks the read covers whole (or to the volume's end) are cleared.
+    const end = Math.min(this.size, offset + length);
+    for (let c = Math.ceil(offset / CHUNK); c * CHUNK < end; c += 1) {
+      if (Math.min(this.size, (c + 1) * CHUNK) <= end) this.dirty[c] = 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.reader?.removeAllListeners("exit");
+    this.reader?.kill();
+    this.fail();
+    await writeFile(join(this.dir, "events", "block", "block_rq_complete", "enable"), "0").catch(() => undefined);
+    // The instance is busy until `cat` has let go of trace_pipe.
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      try {
+        await rmdir(this.dir);
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/*
+ * The agent's write tracker on real loop devices (root): writes of every kind (direct, buffered and
+ * synced, discards) are found region by region, a partition's offsets are its own, and a
+ * continuous replication reads again only what was written: measured by the kernel's own count of
+ * sectors read from the device.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadOrCreateIdentity, replicate, startAgent } from "../../src/replication/index.js";
+import { trackWrites, type WriteTracker } from "../../src/replication/write-tracker.js";
+import { random } from "./random-bytes.js";
+
+const MiB = 2 ** 20;
+/** Below 64 MiB: the interactive client test lists the machine's real loop devices, and a disk of
+ * 64 MiB or more running beside it would make its 64 MiB instance fit. */
+const DISK = 48 * MiB;
+const has = (tools: string) => {
+  try {
+    execFileSync("sh", ["-c", tools.split(" ").map((t) => `command -v ${t}`).join(" && ")], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const root = process.getuid?.() === 0 && has("losetup dd blkdiscard");
+
+const sysfsOf = (device: string) => `/sys/class/block/${device.replace("/dev/", "")}`;
+/** Sectors the kernel has read from the device (field 3 of its stat file). */
+const sectorsRead = (device: string) => Number(readFileSync(`${sysfsOf(device)}/stat`, "utf8").trim().split(/\s+/)[2]);
+
+function dd(device: string, offset: number, length: number, flags: string[]): void {
+  execFileSync("dd", ["if=/dev/urandom", `of=${device}`, "bs=64K", `count=${length / (64 * 1024)}`, `seek=${offset / (64 * 1024)}`, "status=none", ...flags]);
+}
+
+async function tracked(sysfs: string, size: number): Promise<WriteTracker> {
+  const started = await trackWrites(sysfs, size);
+  if (!("tracker" in started)) throw new Error(`no tracker: ${started.off}`);
+  return started.tracker;
+}
+
+describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
+  let dir: string;
+  const loops: string[] = [];
+  const parted: string[] = [];
+
+  const loopOf = async (name: string, bytes: Buffer | number, partitioned = false) => {
+    const backing = join(dir, name);
+    if (typeof bytes === "number") {
+      await writeFile(backing, "");
+      await truncate(backing, bytes);
+    } else {
+      await writeFile(backing, bytes);
+    }
+    if (partitioned) execFileSync("sfdisk", ["-q", backing], { input: "label: dos\nstart=2048, size=32768\nstart=40960\n" });
+    const loop = execFileSync("losetup", ["--find", "--show", backing], { encoding: "utf8" }).trim();
+    loops.push(loop);
+    // partx adds the partitions itself (--partscan depends on the loop driver's max_part), and
+    // removes them again before the device is detached: detaching alone leaves them behind.
+    if (partitioned) {
+      execFileSync("partx", ["--update", loop]);
+      parted.push(loop);
+    }
+    for (let tries = 0; partitioned && !existsSync(sysfsOf(`${loop}p2`)) && tries < 100; tries += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    return loop;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "write-tracker-"));
+  });
+  afterAll(async () => {
+    for (const loop of parted) {
+      try {
+        execFileSync("partx", ["--delete", loop], { stdio: "ignore" });
+      } catch {
+        // Already gone; detaching below is what matters.
+      }
+    }
+    for (const loop of loops) execFileSync("losetup", ["-d", loop]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("finds direct writes, buffered writes once synced, and discards, and nothing else", async () => {
+    const loop = await loopOf("plain.img", DISK);
+    const tracker = await tracked(sysfsOf(loop), DISK);
+    try {
+      await tracker.settle();
+      expect(tracker.written(0, DISK)).toBe(true);
+      tracker.reading(0, DISK);
+      await tracker.settle();
+      expect(tracker.written(0, DISK)).toBe(false);
+
+      dd(loop, 10 * MiB, 192 * 1024, ["oflag=direct"]);
+      dd(loop, 35 * MiB + 64 * 1024, 64 * 1024, ["conv=fsync"]);
+      execFileSync("blkdiscard", ["--offset", String(40 * MiB), "--length", String(MiB), loop]);
+      await tracker.settle();
+      const written = Array.from({ length: DISK / MiB }, (_, mib) => (tracker.written(mib * MiB, MiB) ? mib : -1)).filter((mib) => mib >= 0);
+      expect(written).toEqual([10, 35, 40]);
+
+      // Read again, they are clean; a write after the settle belongs to the next one.
+      tracker.reading(0, DISK);
+      dd(loop, 30 * MiB, 64 * 1024, ["oflag=direct"]);
+      expect(tracker.written(30 * MiB, MiB)).toBe(false);
+      await tracker.settle();
+      expect(tracker.written(30 * MiB, MiB)).toBe(true);
+      expect(tracker.written(10 * MiB, MiB)).toBe(false);
+    } finally {
+      await tracker.close();
+    }
+  });
+
+  it.skipIf(!has("sfdisk partx"))("gives a partition's writes at its own offsets, and ignores the rest of the disk", async () => {
+    const loop = await loopOf("parted.img", DISK, true);
+    const part = `${loop}p2`;
+    // Partition 2 starts at sector 40960 (20 MiB into the disk) and runs to the end: 28 MiB.
+    const tracker = await tracked(sysfsOf(part), DISK - 20 * MiB);
+    try {
+      tracker.reading(0, DISK - 20 * MiB);
+      await tracker.settle();
+      dd(part, 3 * MiB, 64 * 1024, ["oflag=direct"]);
+      dd(`${loop}p1`, 2 * MiB, 64 * 1024, ["oflag=direct"]);
+      await tracker.settle();
+      const written = Array.from({ length: (DISK - 20 * MiB) / MiB }, (_, mib) => (tracker.written(mib * MiB, MiB) ? mib : -1)).filter((mib) => mib >= 0);
+      expect(written).toEqual([3]);
+    } finally {
+      await tracker.close();
+    }
+  });
+
+  it("a continuous replication from a device reads again only the regions written, and ends identical", async () => {
+    const size = DISK;
+    const loop = await loopOf("recovery.img", random(size, "recovery volume"));
+    const [agentId, clientId] = await Promise.all([loadOrCreateIdentity(join(dir, "agent"), "agent"), loadOrCreateIdentity(join(dir, "client"), "client")]);
+    const logs: string[] = [];
+    const agent = await startAgent({ host: "127.0.0.1", port: 0, volumes: [{ deviceName: "/dev/xvda", path: loop }], identity: agentId, authorize: (fp) => fp === clientId.fingerprint, log: (line) => logs.push(line) });
+    const target = join(dir, "local.img");
+    await writeFile(target, "");
+    await truncate(target, size);
+    const readAt: number[] = [];
+    const finish = new AbortController();
+    try {
+      await replicate({
+        host: "127.0.0.1",
+        port: agent.port,
+        identity: clientId,
+        agentFingerprint: agentId.fingerprint,
+        volumes: [{ recoveryDevice: "/dev/xvda", localPath: target, localBytes: size, recoveryBytes: size }],
+        mode: "continuous",
+        finishSignal: finish.signal,
+        intervalMs: 50,
+        batchLeaves: 16,
+        onEvent: (event) => {
+          if (event.type !== "pass-complete") return;
+          readAt[event.pass] = sectorsRead(loop) * 512;
+          if (event.pass === 2) dd(loop, 37 * MiB, MiB, ["oflag=direct"]);
+          if (event.pass >= 4) finish.abort();
+        },
+      });
+    } finally {
+      await agent.close();
+    }
+    expect(logs.join("\n")).toContain("read only the regions written");
+    // Pass 1 read the whole device; pass 3, after a 1 MiB write, read that region again (its
+    // digests, then its data for the DATA frames), far from the 48 MiB a whole read would take.
+    expect(readAt[1]).toBeGreaterThanOrEqual(size);
+    expect(readAt[2]! - readAt[1]!).toBeLessThan(MiB);
+    expect(readAt[3]! - readAt[2]!).toBeGreaterThanOrEqual(MiB);
+    expect(readAt[3]! - readAt[2]!).toBeLessThanOrEqual(8 * MiB);
+    expect(execFileSync("cmp", [loop, target]).length).toBe(0);
+  });
+});
