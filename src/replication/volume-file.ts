@@ -90,7 +90,12 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
  * mounted file system is not on the device yet either: it will count when it gets there.
  */
 async function deviceStamp(rdev: number): Promise<string | undefined> {
-  const fields = (await readFile(`${sysfsOf(rdev)}/stat`, "utf8").catch(() => "")).trim().split(/\s+/);
+  // With the disk's I/O accounting switched off (queue/iostats 0) the counters stand still
+  // whatever is written: no stamp then. A partition's queue is its disk's, one directory up.
+  const dir = sysfsOf(rdev);
+  const iostats = await readFile(`${dir}/queue/iostats`, "utf8").catch(() => readFile(`${dir}/../queue/iostats`, "utf8")).catch(() => "");
+  if (iostats.trim() !== "1") return undefined;
+  const fields = (await readFile(`${dir}/stat`, "utf8").catch(() => "")).trim().split(/\s+/);
   if (fields.length < 7) return undefined;
   return [fields[4], fields[6], fields[11] ?? "", fields[13] ?? ""].join(":");
 }

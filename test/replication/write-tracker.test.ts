@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadOrCreateIdentity, replicate, startAgent } from "../../src/replication/index.js";
+import { loadOrCreateIdentity, openVolume, replicate, startAgent } from "../../src/replication/index.js";
 import { trackWrites, type WriteTracker } from "../../src/replication/write-tracker.js";
 import { random } from "./random-bytes.js";
 
@@ -127,6 +127,20 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
       expect(written).toEqual([3]);
     } finally {
       await tracker.close();
+    }
+  });
+
+  it("a disk with its I/O accounting off gives no change stamp, since its counters stand still", async () => {
+    const loop = await loopOf("quiet.img", 4 * MiB);
+    const iostats = `${sysfsOf(loop)}/queue/iostats`;
+    const volume = await openVolume(loop, "read", "agent");
+    try {
+      expect(await volume.changeStamp?.()).toMatch(/^\d+:/);
+      await writeFile(iostats, "0");
+      expect(await volume.changeStamp?.()).toBeUndefined();
+    } finally {
+      await writeFile(iostats, "1");
+      await volume.close();
     }
   });
 
