@@ -16,7 +16,6 @@
  * frame, only when the link's queue is above its high water mark. DATA frames carry runs of up to
  * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
  */
-import { crc32 } from "node:zlib";
 import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
 import { Packer } from "./compression.js";
@@ -189,7 +188,7 @@ class Session {
       const lastLength = chunk.length - (digests.length - 1) * LEAF_SIZE;
       if (frame.count === digests.length && frame.digest.equals(zeroGroup(digests.length, lastLength))) {
         // The client's batch is all zeros: every non-zero leaf here differs, every zero one is equal.
-        encoded = await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests.length);
+        encoded = await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests, false);
         await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
         return;
       }
@@ -242,7 +241,11 @@ class Session {
     }
     if (run) await this.send({ type: Type.Zero, volume: frame.volume, ...run });
     const base = frame.first * LEAF_SIZE;
-    await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0 && differs(i), (offset, length) => entry.source.read(base + offset, length), digests.length);
+    // Read again now: hashed afresh, and the batch's group as served made of what was sent, so a
+    // write on the Recovery Instance between the two reads is not taken for a failed write here.
+    const sent = digests.slice();
+    await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0 && differs(i), (offset, length) => entry.source.read(base + offset, length), sent, true);
+    entry.served.set(frame.first, groupDigest(sent));
     await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
   }
 
@@ -254,11 +257,14 @@ class Session {
   }
 
   /**
-   * Queues the leaves `wanted` among `count` from `first` as DATA frames of up to 16 contiguous
-   * leaves; `bytes(offset, length)` gives their content (offsets relative to leaf `first`).
-   * Returns the frames' preparations: the bytes given may be reused once they have settled.
+   * Queues the leaves `wanted` among `digests.length` from `first` as DATA frames of up to 16
+   * contiguous leaves, each with its leaves' digests; `bytes(offset, length)` gives their content
+   * (offsets relative to leaf `first`), whose digests are `digests`, or are computed into it when
+   * `rehash` (bytes read again since they were hashed). Returns the frames' preparations: the bytes
+   * given may be reused once they have settled.
    */
-  private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, count: number): Promise<Promise<Buffer>[]> {
+  private async sendRuns(volume: number, first: number, wanted: (i: number) => boolean, bytes: (offset: number, length: number) => Promise<Buffer>, digests: Buffer[], rehash: boolean): Promise<Promise<Buffer>[]> {
+    const count = digests.length;
     const entry = this.volume(volume);
     const frames: Promise<Buffer>[] = [];
     for (let i = 0; i < count; ) {
@@ -272,12 +278,13 @@ class Session {
       const length = Math.min(n * LEAF_SIZE, entry.size - leaf * LEAF_SIZE);
       const raw = await bytes(i * LEAF_SIZE, length);
       if (raw.length !== length) throw new ReplicationError("IO_ERROR", `agent: ${entry.deviceName} ended at ${leaf * LEAF_SIZE + raw.length} bytes while being served`);
-      const check = crc32(raw);
+      if (rehash) hashLeaves(raw).digests.forEach((d, k) => (digests[i + k] = d));
+      const runDigests = Buffer.concat(digests.slice(i, i + n));
       this.sentBytes += length;
       const leaves = n;
       let encoded: Buffer | null = null;
       const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => {
-        encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, crc32: check, payload }, (n) => this.frames.take(n));
+        encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, digests: runDigests, payload }, (n) => this.frames.take(n));
         return encoded;
       });
       frames.push(frame);

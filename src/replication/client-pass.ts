@@ -7,9 +7,9 @@
  * batch with BATCH_DONE, or NEED_LEAVES (then the client sends the leaf DIGESTS), or, when the
  * client's batch is all zeros, directly with the data.
  *
- * Landing: DATA runs are decoded (brotli on the thread pool when compressed), their crc32 checked
- * against the raw bytes immediately before the write, so a frame damaged anywhere on the way never
- * lands; writes and zero runs of a volume go in order, and a batch counts as done only when its
+ * Landing: DATA runs are decoded (brotli on the thread pool when compressed), and each leaf checked
+ * against the digest the agent sent with it immediately before the write, so a frame damaged
+ * anywhere on the way never lands; writes and zero runs of a volume go in order, and a batch counts as done only when its
  * writes have landed. Received bytes waiting to land are bounded (Connection pauses the link).
  *
  * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the client
@@ -26,13 +26,12 @@
  * write to a batch removes it from `known` before it lands. Each pass returns the group digests
  * it found equal (`PassCounts.equalGroups`).
  */
-import { crc32 } from "node:zlib";
 import { BatchLayout } from "./batches.js";
-import { GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
+import { DIGEST_SIZE, GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
 import { ReplicationError } from "./errors.js";
-import { groupDigest, readHashed, zeroDigest } from "./leaves.js";
+import { digest, groupDigest, readHashed, zeroDigest } from "./leaves.js";
 import { Slab } from "./slab.js";
 import type { BlockSink } from "./volume-file.js";
 
@@ -211,8 +210,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     // Counted at its raw size: a compressed frame grows to that while it waits to be written.
     land(frame.volume, frame.rawLength, async () => {
       const bytes = await raw;
-      if (crc32(bytes) !== frame.crc32) {
-        throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} failed its checksum; it was not written`);
+      for (let k = 0; k * LEAF_SIZE < bytes.length; k += 1) {
+        if (digest(bytes.subarray(k * LEAF_SIZE, (k + 1) * LEAF_SIZE)).compare(frame.digests, k * DIGEST_SIZE, (k + 1) * DIGEST_SIZE) !== 0) {
+          throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} does not match its digest; it was not written`);
+        }
       }
       await local.sink.write(frame.leaf * LEAF_SIZE, bytes);
       wrote(frame.volume, bytes.length);

@@ -7,9 +7,10 @@
  *   HELLO       0x01 magic "FBSYNC" version:u16 json     client -> agent: volumes, throttle, proof
  *   READY       0x02 json                               agent -> client: volume sizes, proof
  *   DIGESTS     0x03 vol:u8 batch:u32 first:u64 count:u16 count*32-byte BLAKE3 leaf digests
- *   DATA        0x04 vol:u8 leaf:u64 count:u16 codec:u8 rawLength:u32 crc32:u32 payload
- *                                                       1..16 contiguous leaves that differ; codec 0 =
- *                                                       raw, 1 = brotli; crc32 of the raw bytes
+ *   DATA        0x04 vol:u8 leaf:u64 count:u16 codec:u8 rawLength:u32 count*32 payload
+ *                                                       1..16 contiguous leaves that differ, each
+ *                                                       leaf's BLAKE3 digest, then the payload;
+ *                                                       codec 0 = raw, 1 = brotli
  *   ZERO        0x05 vol:u8 leaf:u64 count:u32           a run of leaves that are all zeros
  *   BATCH_DONE  0x06 vol:u8 batch:u32                    every leaf of the batch was answered
  *   ERROR       0x07 json {code, message}
@@ -25,8 +26,10 @@
  * on either side before it lands, and the digest comparison happens once, in the verification. The
  * codec byte keeps the wire self-describing: a receiver refuses a codec it does not know
  * (PROTOCOL_UNKNOWN_CODEC) instead of writing compressed bytes to disk. Version 3 (this one) has
- * the same frames with BLAKE3 digests instead of sha256: a version 2 peer would find every batch
- * different, so it is refused instead.
+ * BLAKE3 digests instead of sha256 (a version 2 peer would find every batch different, so it is
+ * refused instead), and DATA carries the BLAKE3 digest of each of its leaves instead of a crc32:
+ * the agent has most of them already, the receiver checks each leaf before it lands as fast as a
+ * crc32 would be checked, and a leaf damaged or replaced on the way cannot pass.
  */
 import { ReplicationError } from "./errors.js";
 
@@ -37,10 +40,11 @@ export const MAX_BATCH_LEAVES = 1024;
 /** Leaves in one DATA frame: 1 MiB, few enough to keep frames small, many enough to amortise them. */
 export const MAX_DATA_LEAVES = 16;
 export const MAX_JSON = 64 * 1024;
-const DATA_HEAD = 21;
-export const MAX_FRAME = DATA_HEAD + MAX_DATA_LEAVES * LEAF_SIZE;
+const DATA_HEAD = 17;
+export const DIGEST_SIZE = 32;
+export const MAX_FRAME = DATA_HEAD + MAX_DATA_LEAVES * (DIGEST_SIZE + LEAF_SIZE);
 
-/** How a DATA payload is encoded; the raw bytes' crc32 is checked after decoding. */
+/** How a DATA payload is encoded; each raw leaf is checked against its digest after decoding. */
 export const enum Codec {
   Raw = 0,
   Brotli = 1,
@@ -66,7 +70,7 @@ export type Frame =
   | { type: Type.Hello; version: number; body: Record<string, unknown> }
   | { type: Type.Ready; body: Record<string, unknown> }
   | { type: Type.Digests; volume: number; batch: number; first: number; digests: Buffer[] }
-  | { type: Type.Data; volume: number; leaf: number; count: number; codec: Codec; rawLength: number; crc32: number; payload: Buffer }
+  | { type: Type.Data; volume: number; leaf: number; count: number; codec: Codec; rawLength: number; digests: Buffer; payload: Buffer }
   | { type: Type.Zero; volume: number; leaf: number; count: number }
   | { type: Type.BatchDone; volume: number; batch: number }
   | { type: Type.Error; body: { code: string; message: string } }
@@ -106,15 +110,17 @@ export function encode(frame: Frame, alloc: (length: number) => Buffer = Buffer.
     }
     case Type.Data: {
       checkData(frame.count, frame.codec, frame.rawLength, frame.payload.length);
-      const out = alloc(DATA_HEAD + frame.payload.length);
+      if (frame.digests.length !== frame.count * DIGEST_SIZE) throw bad("MALFORMED", `${frame.digests.length} bytes of digests for ${frame.count} leaves`);
+      const head = DATA_HEAD + frame.digests.length;
+      const out = alloc(head + frame.payload.length);
       out[0] = Type.Data;
       out[1] = frame.volume;
       out.writeBigUInt64BE(BigInt(frame.leaf), 2);
       out.writeUInt16BE(frame.count, 10);
       out[12] = frame.codec;
       out.writeUInt32BE(frame.rawLength, 13);
-      out.writeUInt32BE(frame.crc32, 17);
-      frame.payload.copy(out, DATA_HEAD);
+      frame.digests.copy(out, DATA_HEAD);
+      frame.payload.copy(out, head);
       return out;
     }
     case Type.Zero: {
@@ -209,9 +215,12 @@ export function decode(buf: Buffer): Frame {
       const count = buf.readUInt16BE(10);
       const codec = buf[12]!;
       const rawLength = buf.readUInt32BE(13);
-      const payload = buf.subarray(DATA_HEAD);
+      if (count < 1 || count > MAX_DATA_LEAVES) throw bad("MALFORMED", `a DATA frame of ${count} leaves`);
+      const head = DATA_HEAD + count * DIGEST_SIZE;
+      need(buf, head, "DATA");
+      const payload = buf.subarray(head);
       checkData(count, codec, rawLength, payload.length);
-      return { type: Type.Data, volume: buf[1]!, leaf: u64(buf, 2), count, codec, rawLength, crc32: buf.readUInt32BE(17), payload };
+      return { type: Type.Data, volume: buf[1]!, leaf: u64(buf, 2), count, codec, rawLength, digests: buf.subarray(DATA_HEAD, head), payload };
     }
     case Type.Zero:
       if (buf.length !== 14) throw bad("TRUNCATED", `a ZERO frame of ${buf.length} bytes`);

@@ -1,16 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { crc32 } from "node:zlib";
 import { Codec, decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_DATA_LEAVES, Type, VERSION, type Frame } from "../../src/replication/codec.js";
 import { ReplicationError } from "../../src/replication/errors.js";
+import { digest } from "../../src/replication/leaves.js";
 
 const sha = Buffer.alloc(32, 7);
+/** n made-up leaf digests, as DATA carries them. */
+const digests = (n: number) => Buffer.alloc(32 * n, n);
 const frames: [string, Frame][] = [
   ["HELLO", { type: Type.Hello, version: VERSION, body: { volumes: [{ device: "/dev/xvda", localBytes: 1024 }], throttleMbps: 10 } }],
   ["READY", { type: Type.Ready, body: { volumes: [] } }],
   ["DIGESTS", { type: Type.Digests, volume: 2, batch: 77, first: 2 ** 40, digests: [sha, Buffer.alloc(32, 1)] }],
-  ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(Buffer.alloc(LEAF_SIZE, 9)), payload: Buffer.alloc(LEAF_SIZE, 9) }],
-  ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: 3, codec: Codec.Raw, rawLength: 2 * LEAF_SIZE + 1, crc32: 0xffffffff, payload: Buffer.alloc(2 * LEAF_SIZE + 1, 3) }],
-  ["DATA brotli, short tail", { type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Brotli, rawLength: LEAF_SIZE + 512, crc32: 1, payload: Buffer.alloc(100, 1) }],
+  ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, digests: digest(Buffer.alloc(LEAF_SIZE, 9)), payload: Buffer.alloc(LEAF_SIZE, 9) }],
+  ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: 3, codec: Codec.Raw, rawLength: 2 * LEAF_SIZE + 1, digests: digests(3), payload: Buffer.alloc(2 * LEAF_SIZE + 1, 3) }],
+  ["DATA brotli, short tail", { type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Brotli, rawLength: LEAF_SIZE + 512, digests: digests(2), payload: Buffer.alloc(100, 1) }],
   ["ZERO", { type: Type.Zero, volume: 0, leaf: 5, count: 1000 }],
   ["BATCH_DONE", { type: Type.BatchDone, volume: 3, batch: 4 }],
   ["ERROR", { type: Type.Error, body: { code: "TAIL_NOT_ZERO", message: "m" } }],
@@ -41,27 +43,33 @@ describe("codec", () => {
 
   it("a DATA frame cut short, or whose payload disagrees with its raw length, is refused", () => {
     const payload = Buffer.alloc(LEAF_SIZE, 9);
-    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(payload), payload });
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, digests: digest(payload), payload });
     expect(refusal(buf.subarray(0, buf.length - 1))).toBe("PROTOCOL_MALFORMED");
-    expect(refusal(buf.subarray(0, 20))).toBe("PROTOCOL_TRUNCATED");
+    // Cut inside the header, and inside the digests.
+    expect(refusal(buf.subarray(0, 16))).toBe("PROTOCOL_TRUNCATED");
+    expect(refusal(buf.subarray(0, 40))).toBe("PROTOCOL_TRUNCATED");
     // A compressed payload is only ever sent when smaller than the raw bytes.
-    const fat = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 100, crc32: 0, payload: Buffer.alloc(100) });
+    const fat = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 100, digests: digests(1), payload: Buffer.alloc(100) });
     fat[12] = Codec.Brotli;
     expect(refusal(fat)).toBe("PROTOCOL_MALFORMED");
   });
 
-  it("a DATA frame damaged in its bytes still decodes, but no longer matches its crc32", () => {
-    // The receiver checks the crc32 of the raw bytes immediately before writing them.
+  it("a DATA frame damaged in its bytes still decodes, but no longer matches its leaf's digest", () => {
+    // The receiver checks each leaf against its digest immediately before writing it.
     const payload = Buffer.alloc(LEAF_SIZE, 9);
-    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, crc32: crc32(payload), payload });
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, digests: digest(payload), payload });
     buf.writeUInt8(buf.readUInt8(buf.length - 100) ^ 1, buf.length - 100);
     const damaged = decode(buf) as Extract<Frame, { type: Type.Data }>;
-    expect(crc32(damaged.payload)).not.toBe(damaged.crc32);
+    expect(digest(damaged.payload).equals(damaged.digests)).toBe(false);
+  });
+
+  it("refuses to encode a DATA frame whose digests do not match its leaf count", () => {
+    expect(() => encode({ type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Raw, rawLength: LEAF_SIZE + 1, digests: digests(1), payload: Buffer.alloc(LEAF_SIZE + 1) })).toThrow(ReplicationError);
   });
 
   it("refuses a DATA codec it does not know, and runs of no leaves or too many", () => {
     const payload = Buffer.alloc(10);
-    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 10, crc32: 0, payload });
+    const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 10, digests: digests(1), payload });
     buf[12] = 9;
     expect(refusal(buf)).toBe("PROTOCOL_UNKNOWN_CODEC");
     const none = Buffer.from(buf);

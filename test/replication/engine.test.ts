@@ -170,6 +170,29 @@ describe("engine over in-memory disks and link", () => {
     await expect(replicateMemory(source, target)).rejects.toMatchObject({ code: "VERIFY_MISMATCH" });
   });
 
+  it("a leaf rewritten on the agent between its hash and its sending: sent as it now is, and the verification agrees at once", async () => {
+    // A running Recovery Instance writes while a pass runs: the agent hashes a batch, asks for the
+    // client's leaf digests, and reads the differing leaves again to send them. What it sends is
+    // what the client's verification will read back; the batch's group must be made of it.
+    const source = new (class extends MemoryDisk {
+      reads = 0;
+      override async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+        const out = await super.read(offset, length, into);
+        // Just after the read that hashed leaf 20, the application rewrites it.
+        if (offset <= 20 * LEAF && offset + length > 20 * LEAF && (this.reads += 1) === 1) random(LEAF, "rewritten").copy(this.bytes, 20 * LEAF);
+        return out;
+      }
+    })(volume(4 * MiB, "live"));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    random(LEAF, "stale").copy(target.bytes, 20 * LEAF);
+    const { summary } = await replicateMemory(source, target);
+    // Read twice (hashed, then sent) and no more: the verification agreed without a third look.
+    expect(source.reads).toBe(2);
+    expect(summary.mismatchesRepaired).toBe(0);
+    expect(summary.sentBytes).toBe(LEAF);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+  });
+
   it("a corrupted frame is detected and nothing corrupt lands on disk; the retry completes", async () => {
     const source = new MemoryDisk(volume(4 * MiB, "corrupt"));
     const target = new MemoryDisk(Buffer.alloc(4 * MiB));
