@@ -158,11 +158,14 @@ class Session {
     try {
       const pass = await entry.pass;
       buf = await taking;
-      if ((pass?.unchanged || entry.tracker?.written(start, length) === false) && entry.served.get(frame.first)?.equals(frame.digest)) {
+      // With a tracker, it alone says what was written (by region); without, the stamp (all or nothing).
+      const quiet = entry.tracker ? !entry.tracker.written(start, length) : pass?.unchanged === true;
+      if (quiet && entry.served.get(frame.first)?.equals(frame.digest)) {
         this.slab.give(buf);
         return null;
       }
-      entry.tracker?.reading(start, length);
+      // Bytes beyond the served size are never read: the last batch stands for them.
+      entry.tracker?.reading(start, start + length >= entry.size ? entry.source.size - start : length);
       const read = await readHashed((offset, n, into) => scan(entry.source, offset, n, into), start, length, buf);
       const prepared: Prepared = { ...read, group: groupDigest(read.digests) };
       entry.served.set(frame.first, prepared.group);
@@ -305,8 +308,8 @@ function scan(source: BlockSource, offset: number, length: number, into: Buffer)
 }
 
 /**
- * The start of a pass over a volume: the write tracker takes in every write completed so far, and
- * the change stamp is read, so that a write completing after this moment is in the next pass's
+ * The start of a pass over a volume: the change stamp is read and the write tracker takes in every
+ * write completed so far, so that a write completing after this moment is in the next pass's
  * share; then, unless nothing changed since the previous pass started (its digests still hold),
  * the device's page cache is dropped, since what it kept from the last pass may be stale by now.
  * The session's first pass starts the tracker, which counts the whole volume as written until read.
@@ -317,11 +320,19 @@ async function startPass(entry: OpenVolume, log: (line: string) => void): Promis
     entry.tracker = tracking && "tracker" in tracking ? tracking.tracker : null;
     if (tracking) log(`agent: ${entry.deviceName}: ${"tracker" in tracking ? "continuous passes read only the regions written since the last read (block_rq_complete)" : `a pass after any write reads the whole volume: ${tracking.off}`}`);
   }
-  await entry.tracker?.settle();
   const stamp = await entry.source.changeStamp?.();
+  await entry.tracker?.settle();
+  if (entry.tracker && !entry.tracker.working) {
+    // Everything counts as written once more; from here on the stamp decides, as without one.
+    log(`agent: ${entry.deviceName}: write tracking stopped; a pass after any write reads the whole volume`);
+    await entry.tracker.close();
+    entry.tracker = null;
+    entry.stamp = undefined;
+  }
   const unchanged = stamp !== undefined && stamp === entry.stamp;
   entry.stamp = stamp;
-  if (!unchanged) await entry.source.refresh?.();
+  // What the page cache kept from earlier reads may be stale wherever something was written.
+  if (!unchanged || entry.tracker?.written(0, entry.source.size)) await entry.source.refresh?.();
   return { unchanged };
 }
 

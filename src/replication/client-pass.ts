@@ -417,7 +417,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       const written = new BatchQueue();
       const copying = lane(i, listed, false, (first, group, { digests, answered }) => {
         if (answered.includes(1)) written.push({ first, digests, answered });
-        else v.counts.equalGroups.set(first, group);
+        // Equal as read: a known batch the agent asked about was read since, and its digests rule.
+        else v.counts.equalGroups.set(first, digests ? groupDigest(digests) : group);
       }).finally(() => written.end());
       await Promise.all([copying, verifyLane(i, written)]);
     }

@@ -130,6 +130,7 @@ async function readFully(handle: FileHandle, buf: Buffer, offset: number, length
 export async function openVolume(path: string, mode: "read" | "write", side: "agent" | "client"): Promise<Volume> {
   let handle: FileHandle;
   let direct: FileHandle | null = null;
+  const retired: FileHandle[] = [];
   let size: number;
   /** The device number, for a block device. */
   let device: number | undefined;
@@ -169,9 +170,10 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
           return await readFully(viaDirect, into ?? Buffer.allocUnsafe(length), offset, length);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EINVAL") throw ioError(side, "reading", path, offset, error);
-          // The kernel refused this buffer or range for direct I/O: buffered reads from now on.
+          // The kernel refused this buffer or range for direct I/O: buffered reads from now on. The
+          // handle stays open until close(): another read may still be using it.
+          if (direct === viaDirect) retired.push(viaDirect);
           direct = null;
-          await viaDirect.close().catch(() => undefined);
         }
       }
       return read(offset, length, into);
@@ -192,7 +194,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
       }
     },
     async close() {
-      await direct?.close().catch(() => undefined);
+      for (const h of [direct, ...retired]) await h?.close().catch(() => undefined);
       await handle.close();
     },
   };

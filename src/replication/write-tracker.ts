@@ -21,11 +21,14 @@
  */
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, realpathSync, rmdirSync } from "node:fs";
+import { cpus } from "node:os";
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 /** Bitmap granularity: 1 MiB, the smallest batch the client makes by default. */
 const CHUNK = 2 ** 20;
+/** Reads are leaf-aligned: a chunk read in parts is clean once its 16 leaves are all read. */
+const PART = 64 * 1024;
 const MARKER_TIMEOUT_MS = 5_000;
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const PREFIX = "failback-agent-";
@@ -33,6 +36,8 @@ const PREFIX = "failback-agent-";
 export interface WriteTracker {
   /** Takes in every write completed before this call; a pass starts with it. */
   settle(): Promise<void>;
+  /** False once the events stopped flowing: everything then counts as written, for good. */
+  readonly working: boolean;
   /** Whether any byte of the range may have been written since the agent last read it. */
   written(offset: number, length: number): boolean;
   /** The agent is about to read the range (after a settle and a page-cache drop). */
@@ -45,6 +50,8 @@ interface DiskPlace {
   diskDev: string;
   startSector: number;
   requestBased: boolean;
+  /** A discard request may gather several ranges, of which the tracepoint names only the first. */
+  discardRanges: boolean;
 }
 
 function placeOf(sysfs: string): DiskPlace {
@@ -57,6 +64,7 @@ function placeOf(sysfs: string): DiskPlace {
     startSector: partition ? Number(readFileSync(join(sysfs, "start"), "utf8").trim()) : 0,
     // block_rq_complete is a request-queue event: bio-based devices (device-mapper, md) have none.
     requestBased: existsSync(join(disk, "mq")),
+    discardRanges: Number(readFileSync(join(disk, "queue", "max_discard_segments"), "utf8").trim() || "1") > 1,
   };
 }
 
@@ -68,17 +76,34 @@ async function tracefsRoot(): Promise<string | undefined> {
   return found();
 }
 
-/** Removes instances left by agents that are gone (killed before they could clean up). */
+/**
+ * Removes instances left by agents that are gone (killed before they could clean up), and the
+ * `cat` that still reads each one: it outlives a killed agent, and keeps the instance busy.
+ */
 function removeStale(root: string): void {
   for (const name of readdirSync(join(root, "instances"))) {
     const pid = Number(name.slice(PREFIX.length).split("-")[0]);
     if (!name.startsWith(PREFIX) || !Number.isInteger(pid) || existsSync(`/proc/${pid}`)) continue;
+    const pipe = join(root, "instances", name, "trace_pipe");
+    for (const proc of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (readFileSync(`/proc/${proc}/cmdline`, "utf8").split("\0").includes(pipe)) process.kill(Number(proc));
+      } catch {
+        // Gone meanwhile, or not ours to read.
+      }
+    }
     try {
       rmdirSync(join(root, "instances", name));
     } catch {
-      // Busy or already gone: harmless, it only holds a little memory.
+      // Still busy (its reader exits on the next event) or already gone: it only holds memory.
     }
   }
+}
+
+/** Ring-buffer size per CPU: 4 MiB, less on large machines, so that a volume costs the kernel
+ * about 64 MiB at most; an overrun costs only a whole read, never a missed write. */
+function bufferKib(): number {
+  return Math.max(256, Math.min(4096, Math.floor(65536 / Math.max(1, cpus().length))));
 }
 
 let instances = 0;
@@ -105,7 +130,7 @@ export async function trackWrites(sysfs: string, size: number): Promise<{ tracke
   try {
     await mkdir(dir);
     await writeFile(join(dir, "trace_clock"), "global");
-    await writeFile(join(dir, "buffer_size_kb"), "4096");
+    await writeFile(join(dir, "buffer_size_kb"), String(bufferKib()));
     const event = join(dir, "events", "block", "block_rq_complete");
     // The kernel's dev_t is major << 20 | minor. Reads are left out where the filter language allows.
     const dev = major * 2 ** 20 + minor;
@@ -115,7 +140,7 @@ export async function trackWrites(sysfs: string, size: number): Promise<{ tracke
     await rmdir(dir).catch(() => undefined);
     return { off: `cannot set up a trace instance in ${root} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
-  const tracker = new TraceTracker(dir, place.startSector * 512, size);
+  const tracker = new TraceTracker(dir, place.startSector * 512, size, place.discardRanges);
   if (!(await tracker.start())) {
     await tracker.close();
     return { off: "the block tracepoint did not answer" };
@@ -126,6 +151,8 @@ export async function trackWrites(sysfs: string, size: number): Promise<{ tracke
 class TraceTracker implements WriteTracker {
   private readonly pending: Uint8Array;
   private readonly dirty: Uint8Array;
+  /** Dirty chunks read in parts since they were last written: a bit per 64 KiB part read. */
+  private readonly parts = new Map<number, number>();
   private reader: ChildProcess | null = null;
   private partial = "";
   private broken = false;
@@ -133,12 +160,17 @@ class TraceTracker implements WriteTracker {
   private waiting = new Map<string, () => void>();
   /** Events lost as of the previous settle; -1 before the first. */
   private lost = -1;
+  /** Events were lost close to the last marker, maybe after it: the next settle trusts nothing. */
+  private lostAfter = false;
+  /** The stream itself reported lost events ("[LOST n EVENTS]") since the last settle. */
+  private lostInStream = false;
 
   constructor(
     private readonly dir: string,
     /** Where the device starts on its disk, in bytes (a partition's offset). */
     private readonly origin: number,
     private readonly size: number,
+    private readonly discardRanges: boolean,
   ) {
     const chunks = Math.ceil(size / CHUNK);
     this.pending = new Uint8Array(chunks);
@@ -167,6 +199,10 @@ class TraceTracker implements WriteTracker {
     const lines = (this.partial + text).split("\n");
     this.partial = lines.pop() ?? "";
     for (const line of lines) {
+      if (/\[LOST \d+ EVENTS\]/.test(line)) {
+        this.lostInStream = true;
+        continue;
+      }
       const marker = /tracing_mark_write: (failback-\d+)/.exec(line);
       if (marker) {
         this.waiting.get(marker[1]!)?.();
@@ -178,7 +214,8 @@ class TraceTracker implements WriteTracker {
       const rwbs = event[1]!.replace(/^F/, "");
       const sectors = Number(event[3]);
       if (rwbs.startsWith("R") || sectors === 0) continue;
-      this.note(Number(event[2]) * 512 - this.origin, sectors * 512);
+      if (this.discardRanges && rwbs.includes("D")) this.pending.fill(1);
+      else this.note(Number(event[2]) * 512 - this.origin, sectors * 512);
     }
   }
 
@@ -216,22 +253,41 @@ class TraceTracker implements WriteTracker {
     let total = 0;
     for (const cpu of readdirSync(join(this.dir, "per_cpu"))) {
       const stats = await readFile(join(this.dir, "per_cpu", cpu, "stats"), "utf8");
-      for (const m of stats.matchAll(/^(?:overrun|dropped events): (\d+)/gm)) total += Number(m[1]);
+      for (const m of stats.matchAll(/^(?:overrun|commit overrun|dropped events): (\d+)/gm)) total += Number(m[1]);
     }
     return total;
   }
 
+  get working(): boolean {
+    return !this.broken;
+  }
+
+  /**
+   * Lost events are counted by the ring buffer when they are dropped, so a count read after the
+   * marker came back covers every loss before it; a loss between the marker and that read may
+   * concern the next interval, hence `lostAfter`.
+   */
   async settle(): Promise<void> {
+    const before = await this.lostEvents().catch(() => Number.NaN);
     const seen = await this.mark();
-    const lost = await this.lostEvents().catch(() => Number.NaN);
-    const intact = seen && !Number.isNaN(lost) && (this.lost === -1 || lost === this.lost);
+    const after = await this.lostEvents().catch(() => Number.NaN);
+    const counted = !Number.isNaN(before) && !Number.isNaN(after) && (this.lost === -1 || before === this.lost);
+    const intact = seen && counted && before === after && !this.lostAfter && !this.lostInStream;
     if (!intact) {
       // The chain is broken: everything counts as written, once more from here.
       this.dirty.fill(1);
+      this.parts.clear();
     } else {
-      for (let c = 0; c < this.pending.length; c += 1) if (this.pending[c]) this.dirty[c] = 1;
+      for (let c = 0; c < this.pending.length; c += 1) {
+        if (!this.pending[c]) continue;
+        this.dirty[c] = 1;
+        // Parts read before this write no longer count.
+        this.parts.delete(c);
+      }
     }
-    this.lost = lost;
+    this.lostAfter = !(before === after) || this.lostInStream;
+    this.lostInStream = false;
+    this.lost = after;
     this.pending.fill(0);
   }
 
@@ -243,10 +299,24 @@ class TraceTracker implements WriteTracker {
   }
 
   reading(offset: number, length: number): void {
-    // Only chunks the read covers whole (or to the volume's end) are cleared.
+    // A chunk is clean once every part of it (to the volume's end) was read since it was written.
     const end = Math.min(this.size, offset + length);
-    for (let c = Math.ceil(offset / CHUNK); c * CHUNK < end; c += 1) {
-      if (Math.min(this.size, (c + 1) * CHUNK) <= end) this.dirty[c] = 0;
+    for (let c = Math.floor(offset / CHUNK); c * CHUNK < end; c += 1) {
+      if (!this.dirty[c]) continue;
+      const from = c * CHUNK;
+      const to = Math.min(this.size, from + CHUNK);
+      let mask = this.parts.get(c) ?? 0;
+      for (let p = Math.floor((Math.max(offset, from) - from) / PART); from + p * PART < Math.min(end, to); p += 1) {
+        // A part counts only when read whole (or to the chunk's end).
+        if (from + p * PART >= offset && Math.min(to, from + (p + 1) * PART) <= end) mask |= 1 << p;
+      }
+      const all = (1 << Math.ceil((to - from) / PART)) - 1;
+      if (mask === all) {
+        this.dirty[c] = 0;
+        this.parts.delete(c);
+      } else {
+        this.parts.set(c, mask);
+      }
     }
   }
 
