@@ -99,6 +99,55 @@ describe("continuous replication: change detection", () => {
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
 
+  it("a known batch written and then cut off mid-pass is not trusted again when the pass reruns", async () => {
+    // The agent's batch changes after pass 1; pass 2 writes it, and the link drops right after that
+    // write; meanwhile the agent's batch changes back. The rerun must not send the digest pass 1
+    // knew (which now matches the agent again) for a local batch that no longer holds it.
+    const source = new MemoryDisk(random(8 * MiB, "aba"));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    const old = Buffer.from(source.bytes.subarray(5 * MiB, 5 * MiB + 2 * 64 * 1024));
+    const links: { client: { terminate(): void } }[] = [];
+    let armed = false;
+    target.damage = (offset) => {
+      if (!armed || offset !== 5 * MiB) return;
+      armed = false;
+      old.copy(source.bytes, 5 * MiB);
+      links.at(-1)!.client.terminate();
+    };
+    const sessions: Promise<unknown>[] = [];
+    const connect: Connect = async () => {
+      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+      links.push(pair);
+      sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
+      return { link: pair.client };
+    };
+    const finish = new AbortController();
+    const sameAfter: boolean[] = [];
+    await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: 8 * MiB, recoveryBytes: 8 * MiB, open: async () => target }], {
+      address: "memory",
+      mode: "continuous",
+      finishSignal: finish.signal,
+      intervalMs: 10,
+      reconnect: { attempts: 3, baseDelayMs: 1 },
+      batchLeaves: 16,
+      compression: false,
+      onEvent: (event) => {
+        if (event.type !== "pass-complete") return;
+        sameAfter[event.pass] = target.bytes.equals(source.bytes);
+        if (event.pass === 1) {
+          random(2 * 64 * 1024, "new").copy(source.bytes, 5 * MiB);
+          armed = true;
+        }
+        if (event.pass >= 2) finish.abort();
+      },
+    });
+    await Promise.all(sessions);
+    expect(links.length).toBeGreaterThanOrEqual(2);
+    // Right after the rerun of pass 2, before the final pass that trusts nothing.
+    expect(sameAfter[2]).toBe(true);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
   it("a known all-zero batch that the agent then writes arrives, read back whole", async () => {
     // The client's GROUP for a known zero batch is the all-zero digest, which the agent answers with
     // its data at once (no NEED_LEAVES): the client never hashed that batch's leaves in this pass.
