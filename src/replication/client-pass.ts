@@ -9,13 +9,14 @@
  *
  * Landing: DATA runs are decoded (brotli on the thread pool when compressed), and each leaf checked
  * against the digest the agent sent with it immediately before the write, so a frame damaged
- * anywhere on the way never lands; writes and zero runs of a volume go in order, and a batch counts as done only when its
- * writes have landed. Received bytes waiting to land are bounded (Connection pauses the link).
+ * anywhere on the way never lands; writes and zero runs of a volume go in order, and a batch
+ * counts as done only when its writes have landed. Received bytes waiting to land are bounded
+ * (Connection pauses the link).
  *
- * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the client
- * reads back and hashes the leaves it wrote (its only hashing of received bytes; the other leaves'
- * digests are those the copy lane computed, of bytes the pass did not write) and sends a GROUP with
- * GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
+ * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the
+ * client reads back and hashes the leaves it wrote (what the disk returns, not what was received;
+ * the other leaves' digests are those the copy lane computed, of bytes the pass did not write) and
+ * sends a GROUP with GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
  * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
  *

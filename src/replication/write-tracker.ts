@@ -64,8 +64,17 @@ function placeOf(sysfs: string): DiskPlace {
     startSector: partition ? Number(readFileSync(join(sysfs, "start"), "utf8").trim()) : 0,
     // block_rq_complete is a request-queue event: bio-based devices (device-mapper, md) have none.
     requestBased: existsSync(join(disk, "mq")),
-    discardRanges: Number(readFileSync(join(disk, "queue", "max_discard_segments"), "utf8").trim() || "1") > 1,
+    discardRanges: discardSegments(disk) > 1,
   };
+}
+
+/** Ranges one discard request may carry; unknown (an older kernel) is taken as several. */
+function discardSegments(disk: string): number {
+  try {
+    return Number(readFileSync(join(disk, "queue", "max_discard_segments"), "utf8").trim());
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }
 
 async function tracefsRoot(): Promise<string | undefined> {
