@@ -90,8 +90,9 @@ class FramePool {
   }
 }
 
-/** Leaf digests waiting for the client's DIGESTS; the client's window bounds them. */
-const MAX_WAITING = 256;
+/** Leaf digests waiting for the client's DIGESTS; the client's windows bound them (per volume, 16
+ * batches read and 64 known ones in flight). */
+const MAX_WAITING = 1024;
 /** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
  * holds this side back, so a compression trial may be worth it. */
 const LINK_BOUND = 2 ** 20;

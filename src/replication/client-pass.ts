@@ -106,6 +106,9 @@ const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
 /** Written bytes after which a flush starts in the background: the kernel would otherwise hold
  * every written byte dirty until the pass's final fdatasync, which then waits for all of them. */
 const FLUSH_EVERY = 64 * 2 ** 20;
+/** Known batches in flight per volume (see `lane`); the agent keeps at most 1024 batches waiting
+ * for leaf digests, across volumes. */
+const KNOWN_WINDOW = 64;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 
@@ -335,7 +338,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   /** Batches in order, each read and hashed (one read ahead) or known, submitted; at most `window` in flight. */
   const lane = async (i: number, firsts: Iterable<number>, verify: boolean, onDone: (first: number, group: Buffer, done: Answered) => void): Promise<void> => {
     const local = locals[i]!;
-    const waits: Promise<void>[] = [];
+    const waits: { holds: boolean; done: Promise<void> }[] = [];
     const list = [...firsts];
     const look = async (first: number): Promise<Looked & { readBytes: number }> => {
       const count = layouts[i]!.length(first);
@@ -344,6 +347,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       const { digests, readBytes } = await readBatch(local, first);
       return { count: digests.length, digests, group: groupDigest(digests), readBytes };
     };
+    // `window` bounds the batches in flight that hold leaf digests (memory); known batches hold
+    // none, so up to KNOWN_WINDOW of them fly at once: a quiet continuous pass is then a stream
+    // of GROUPs, not one round trip per `window` batches (1.5 TB is 94,000 batches of 16 MiB: at
+    // 16 per round trip of 20 ms, two minutes a pass).
+    let held = 0;
     let next = list.length > 0 ? look(list[0]!) : null;
     for (let n = 0; n < list.length; n += 1) {
       settings.signal?.throwIfAborted();
@@ -352,10 +360,16 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       next = n + 1 < list.length ? look(list[n + 1]!) : null;
       // A failed read-ahead is reported when its turn comes, not as an unhandled rejection.
       next?.catch(() => undefined);
-      waits.push(submit(i, first, looked, looked.readBytes, verify).then((done) => onDone(first, looked.group, done)));
-      if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
+      const holds = looked.digests !== null;
+      if (holds) held += 1;
+      waits.push({ holds, done: submit(i, first, looked, looked.readBytes, verify).then((done) => onDone(first, looked.group, done)) });
+      while (held >= window || waits.length >= KNOWN_WINDOW) {
+        const oldest = waits.shift()!;
+        await Promise.race([oldest.done, connection.closed()]);
+        if (oldest.holds) held -= 1;
+      }
     }
-    await Promise.race([Promise.all(waits), connection.closed()]);
+    await Promise.race([Promise.all(waits.map((w) => w.done)), connection.closed()]);
   };
 
   /**

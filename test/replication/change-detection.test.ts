@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
+import { decode, GROUP_VERIFY, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { random } from "./random-bytes.js";
 import { linkPair } from "./memory-link.js";
@@ -96,6 +97,49 @@ describe("continuous replication: change detection", () => {
     // The final pass (after the launch; a trusted pass may still start before it) reads the whole
     // local disk again.
     expect(target.readBytes - readAt[5]!).toBeGreaterThanOrEqual(8 * MiB);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("known batches are not held to the window of batches read: a quiet pass streams its GROUPs", async () => {
+    const source = new MemoryDisk(random(48 * MiB, "stream"));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    let pass = 1;
+    let outstanding = 0;
+    const most: number[] = [];
+    const tap = (frame: Buffer, from: "client" | "agent") => {
+      const f = decode(frame);
+      if (from === "client" && f.type === Type.Group && !(f.flags & GROUP_VERIFY)) outstanding += 1;
+      if (from === "agent" && f.type === Type.BatchDone) outstanding -= 1;
+      most[pass] = Math.max(most[pass] ?? 0, outstanding);
+      return frame;
+    };
+    const sessions: Promise<unknown>[] = [];
+    const connect: Connect = async () => {
+      const pair = linkPair({ tap }, { toAgent: 0, toClient: 0 });
+      sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
+      return { link: pair.client };
+    };
+    const finish = new AbortController();
+    await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: 48 * MiB, recoveryBytes: 48 * MiB, open: async () => target }], {
+      address: "memory",
+      mode: "continuous",
+      finishSignal: finish.signal,
+      intervalMs: 10,
+      reconnect: { attempts: 1, baseDelayMs: 1 },
+      batchLeaves: 16,
+      window: 4,
+      compression: false,
+      onEvent: (event) => {
+        if (event.type !== "pass-complete") return;
+        pass = event.pass + 1;
+        if (event.pass >= 2) finish.abort();
+      },
+    });
+    await Promise.all(sessions);
+    // Pass 1 reads every batch: at most 4 in flight (and the one being submitted). Pass 2 knows
+    // all 48 and sends them without waiting for answers.
+    expect(most[1]).toBeLessThanOrEqual(5);
+    expect(most[2]).toBeGreaterThan(16);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
 
