@@ -8,7 +8,7 @@ import { replicateOver, serveSession, type Connect } from "../../src/replication
 import { decode, GROUP_VERIFY, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { random } from "./random-bytes.js";
-import { linkPair } from "./memory-link.js";
+import { linkPair, type PairOptions } from "./memory-link.js";
 
 const MiB = 2 ** 20;
 
@@ -25,12 +25,18 @@ class CountedDisk extends MemoryDisk {
   }
 }
 
-/** Runs continuous replication until `script` returns, calling it after every pass. */
-async function continuous(source: CountedDisk, target: MemoryDisk, script: (pass: number) => Promise<boolean>): Promise<void> {
+/** Runs continuous replication until `script` returns false, calling it after every pass. */
+async function continuous(
+  source: MemoryDisk,
+  target: MemoryDisk,
+  script: (pass: number) => boolean | Promise<boolean>,
+  options: { tap?: PairOptions["tap"]; window?: number; attempts?: number; links?: { terminate(): void }[] } = {},
+): Promise<void> {
   const finish = new AbortController();
   const sessions: Promise<unknown>[] = [];
   const connect: Connect = async () => {
-    const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+    const pair = linkPair(options.tap ? { tap: options.tap } : undefined, { toAgent: 0, toClient: 0 });
+    options.links?.push(pair.client);
     sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
     return { link: pair.client };
   };
@@ -40,8 +46,9 @@ async function continuous(source: CountedDisk, target: MemoryDisk, script: (pass
     mode: "continuous",
     finishSignal: finish.signal,
     intervalMs: 10,
-    reconnect: { attempts: 1, baseDelayMs: 1 },
+    reconnect: { attempts: options.attempts ?? 1, baseDelayMs: 1 },
     batchLeaves: 16,
+    ...(options.window ? { window: options.window } : {}),
     compression: false,
     onEvent: (event) => {
       if (event.type !== "pass-complete") return;
@@ -113,29 +120,10 @@ describe("continuous replication: change detection", () => {
       most[pass] = Math.max(most[pass] ?? 0, outstanding);
       return frame;
     };
-    const sessions: Promise<unknown>[] = [];
-    const connect: Connect = async () => {
-      const pair = linkPair({ tap }, { toAgent: 0, toClient: 0 });
-      sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
-      return { link: pair.client };
-    };
-    const finish = new AbortController();
-    await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: 48 * MiB, recoveryBytes: 48 * MiB, open: async () => target }], {
-      address: "memory",
-      mode: "continuous",
-      finishSignal: finish.signal,
-      intervalMs: 10,
-      reconnect: { attempts: 1, baseDelayMs: 1 },
-      batchLeaves: 16,
-      window: 4,
-      compression: false,
-      onEvent: (event) => {
-        if (event.type !== "pass-complete") return;
-        pass = event.pass + 1;
-        if (event.pass >= 2) finish.abort();
-      },
-    });
-    await Promise.all(sessions);
+    await continuous(source, target, (done) => {
+      pass = done + 1;
+      return done < 2;
+    }, { tap, window: 4 });
     // Pass 1 reads every batch: at most 4 in flight (and the one being submitted). Pass 2 knows
     // all 48 and sends them without waiting for answers.
     expect(most[1]).toBeLessThanOrEqual(5);
@@ -150,42 +138,23 @@ describe("continuous replication: change detection", () => {
     const source = new MemoryDisk(random(8 * MiB, "aba"));
     const target = new MemoryDisk(Buffer.from(source.bytes));
     const old = Buffer.from(source.bytes.subarray(5 * MiB, 5 * MiB + 2 * 64 * 1024));
-    const links: { client: { terminate(): void } }[] = [];
+    const links: { terminate(): void }[] = [];
     let armed = false;
     target.damage = (offset) => {
       if (!armed || offset !== 5 * MiB) return;
       armed = false;
       old.copy(source.bytes, 5 * MiB);
-      links.at(-1)!.client.terminate();
+      links.at(-1)!.terminate();
     };
-    const sessions: Promise<unknown>[] = [];
-    const connect: Connect = async () => {
-      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
-      links.push(pair);
-      sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
-      return { link: pair.client };
-    };
-    const finish = new AbortController();
     const sameAfter: boolean[] = [];
-    await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: 8 * MiB, recoveryBytes: 8 * MiB, open: async () => target }], {
-      address: "memory",
-      mode: "continuous",
-      finishSignal: finish.signal,
-      intervalMs: 10,
-      reconnect: { attempts: 3, baseDelayMs: 1 },
-      batchLeaves: 16,
-      compression: false,
-      onEvent: (event) => {
-        if (event.type !== "pass-complete") return;
-        sameAfter[event.pass] = target.bytes.equals(source.bytes);
-        if (event.pass === 1) {
-          random(2 * 64 * 1024, "new").copy(source.bytes, 5 * MiB);
-          armed = true;
-        }
-        if (event.pass >= 2) finish.abort();
-      },
-    });
-    await Promise.all(sessions);
+    await continuous(source, target, (pass) => {
+      sameAfter[pass] = target.bytes.equals(source.bytes);
+      if (pass === 1) {
+        random(2 * 64 * 1024, "new").copy(source.bytes, 5 * MiB);
+        armed = true;
+      }
+      return pass < 2;
+    }, { attempts: 3, links });
     expect(links.length).toBeGreaterThanOrEqual(2);
     // Right after the rerun of pass 2, before the final pass that trusts nothing.
     expect(sameAfter[2]).toBe(true);
