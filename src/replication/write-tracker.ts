@@ -241,7 +241,9 @@ class TraceTracker implements WriteTracker {
     const name = `failback-${this.markers}`;
     const seen = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
+        // Events no longer come back in time: nothing from this stream can be trusted again.
         this.waiting.delete(name);
+        this.fail();
         resolve(false);
       }, MARKER_TIMEOUT_MS);
       this.waiting.set(name, () => {
