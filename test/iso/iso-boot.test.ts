@@ -8,6 +8,7 @@
  * at the console would.
  *
  * Needs root (debootstrap, chroot) and the host tools .ci/run installs; run by `npm run test:iso`.
+ * FAILBACK_ISO_RELEASE=1 builds and boots the release ISO (`build.sh --release`: xz, minutes more).
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, stat, truncate, writeFile } from "node:fs/promises";
@@ -112,7 +113,8 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "failback-iso-"));
     const started = Date.now();
-    await run("bash", [resolve("iso-build/build.sh"), "--out", join(dir, "out")], { maxBuffer: 16 * MiB }).catch((error: { stderr?: string }) => {
+    const release = process.env.FAILBACK_ISO_RELEASE === "1" ? ["--release"] : [];
+    await run("bash", [resolve("iso-build/build.sh"), "--out", join(dir, "out"), ...release], { maxBuffer: 16 * MiB }).catch((error: { stderr?: string }) => {
       throw new Error(`iso-build/build.sh failed: ${error.stderr ?? String(error)}`);
     });
     buildSeconds = (Date.now() - started) / 1000;
