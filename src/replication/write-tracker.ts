@@ -296,7 +296,7 @@ class TraceTracker implements WriteTracker {
         this.parts.delete(c);
       }
     }
-    this.lostAfter = !(before === after) || this.lostInStream;
+    this.lostAfter = before !== after || this.lostInStream;
     this.lostInStream = false;
     this.lost = after;
     this.pending.fill(0);
