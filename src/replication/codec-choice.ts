@@ -6,16 +6,22 @@
  * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
  * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
  * bytes leave, first while sending raw, then during a short trial with compression, and keeps
- * compressing unless the trial moved clearly less volume per second (KEEP_ABOVE). Whatever limits
- * the rate in either mode (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a kept choice
- * is re-tested as well.
+ * compressing unless the trial moved clearly less volume per second (KEEP_ABOVE) than the best of
+ * the last raw windows. Whatever limits the rate in either mode (the wire, the receiver, or this
+ * side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a
+ * kept choice is re-tested as well.
+ *
+ * Raw is judged on RAW_WINDOWS windows, not one: a fast path has slow moments (the receiver
+ * flushing its disk), and one slow window alone once started a trial that was then compared with
+ * that window, kept, and held: on loopback a 2 GiB pass compressed most of its data and took
+ * twice as long.
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
  * already moves more than that raw cannot gain, and a short trial there misleads: smaller frames
  * fill the socket buffers (megabytes) faster, which reads as a higher rate for a while.
  *
- *   raw --(backlogged, raw rate known)--> trial --(faster)--> compress --(HOLD_MS)--> raw
- *                                              \--(not faster: wait RETRY_MS)------> raw
+ *   raw --(backlogged, last raw windows all slow)--> trial --(not slower)--> compress --(HOLD_MS)--> raw
+ *                                                      \--(slower: wait RETRY_MS)--------------> raw
  */
 /** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
  * must hold many bursts for a rate to mean something. A trial is measured only once the socket
@@ -25,6 +31,8 @@ const TRIAL_SETTLE_MS = 300;
 /** The raw rate is taken over 600 ms of busy time: a session's first moments (the pipeline
  * filling, batches ramping up) are slower than its steady state and must not decide alone. */
 const RAW_WINDOW_MS = 600;
+/** Raw windows a trial needs, all below TRY_BELOW; the best of them is the rate to beat. */
+const RAW_WINDOWS = 2;
 const RETRY_MS = 3000;
 /** A trial is kept unless it moved clearly less volume per second than raw. Below TRY_BELOW the
  * wire is the likely bottleneck and compression the likely gain, and smaller frames filling the
@@ -43,7 +51,8 @@ export class CodecChoice {
   private last: number;
   private busyMs = 0;
   private windowBytes = 0;
-  private rawRate = 0;
+  /** Rates of the latest raw windows, newest last (at most RAW_WINDOWS). */
+  private rawRates: number[] = [];
   private retryAt = 0;
 
   constructor(now: number) {
@@ -67,9 +76,10 @@ export class CodecChoice {
     this.busyMs = 0;
     this.windowBytes = 0;
     if (this.state === "raw") {
-      this.rawRate = rate;
+      this.rawRates.push(rate);
+      if (this.rawRates.length > RAW_WINDOWS) this.rawRates.shift();
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
-      if (rate >= this.rawRate * KEEP_ABOVE) this.enter("compress", now);
+      if (rate >= this.bestRaw() * KEEP_ABOVE) this.enter("compress", now);
       else {
         this.enter("raw", now);
         this.retryAt = now + RETRY_MS;
@@ -79,7 +89,7 @@ export class CodecChoice {
 
   /** Whether the next frame should be compressed. */
   compress(now: number, backlogged: boolean): boolean {
-    if (this.state === "raw" && backlogged && this.rawRate > 0 && this.rawRate < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
+    if (this.state === "raw" && backlogged && this.rawRates.length === RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
     else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
     return this.state !== "raw";
   }
@@ -89,6 +99,11 @@ export class CodecChoice {
     this.since = now;
     this.busyMs = 0;
     this.windowBytes = 0;
-    if (state === "raw") this.rawRate = 0;
+    // Trials compare with raw windows of their own time only; across a trial, they are kept.
+    if (state === "compress") this.rawRates = [];
+  }
+
+  private bestRaw(): number {
+    return Math.max(0, ...this.rawRates);
   }
 }

@@ -5,13 +5,13 @@ import { CodecChoice } from "../../src/replication/codec-choice.js";
  * Drives a chooser with a link that takes `rawRate(compressing)` volume bytes per second, in 1 MiB
  * frames, for `ms` milliseconds; returns how many frames were compressed.
  */
-function drive(choice: CodecChoice, start: number, ms: number, rate: (compressing: boolean) => number, backlogged = true): { compressed: number; end: number } {
+function drive(choice: CodecChoice, start: number, ms: number, rate: (compressing: boolean, now: number) => number, backlogged = true): { compressed: number; end: number } {
   let now = start;
   let compressed = 0;
   while (now < start + ms) {
     const c = choice.compress(now, backlogged);
     if (c) compressed += 1;
-    now += (2 ** 20 / rate(c)) * 1000;
+    now += (2 ** 20 / rate(c, now)) * 1000;
     choice.sent(2 ** 20, now, backlogged);
   }
   return { compressed, end: now };
@@ -37,6 +37,24 @@ describe("codec choice", () => {
     const choice = new CodecChoice(0);
     const { compressed } = drive(choice, 0, 2000, (c) => (c ? 900e6 : 300e6));
     expect(compressed).toBe(0);
+  });
+
+  it("is not led into compressing by one slow moment of a fast path (the receiver flushing)", () => {
+    const choice = new CodecChoice(0);
+    // 300 MB/s raw, except 100 MB/s from 1.2 s to 1.8 s; compressing caps the path at 150 MB/s.
+    const slow = (now: number) => now >= 1200 && now < 1800;
+    const { compressed } = drive(choice, 0, 8000, (c, now) => (c ? 150e6 : slow(now) ? 100e6 : 300e6));
+    expect(compressed).toBe(0);
+  });
+
+  it("still tries a trial on a path that stays slow, and drops it when it moves less than raw did at best", () => {
+    const choice = new CodecChoice(0);
+    // Raw windows alternate 80 and 140 MB/s (all below what compression could reach); compressed 110:
+    // better than the slow window just measured, worse than the path at its best.
+    const raw = (now: number) => (Math.floor(now / 600) % 2 === 0 ? 80e6 : 140e6);
+    const { compressed, end } = drive(choice, 0, 4000, (c, now) => (c ? 110e6 : raw(now)));
+    expect(compressed).toBeGreaterThan(0);
+    expect(choice.compress(end, true)).toBe(false);
   });
 
   it("never tries while frames do not queue (this side is the bottleneck)", () => {
