@@ -8,8 +8,8 @@ import { decode, encode, Type, type Frame } from "./codec.js";
 import { ReplicationError } from "./errors.js";
 import type { FrameLink } from "./link.js";
 
-const PAUSE_ABOVE = 32 * 2 ** 20;
-const RESUME_BELOW = 8 * 2 ** 20;
+const PAUSE_ABOVE = 16 * 2 ** 20;
+const RESUME_BELOW = 4 * 2 ** 20;
 
 export class Connection {
   wireBytesIn = 0;
