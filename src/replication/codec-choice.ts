@@ -11,16 +11,17 @@
  * side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a
  * kept choice is re-tested as well.
  *
- * Raw is judged on RAW_WINDOWS windows, not one: a fast path has slow moments (the receiver
- * flushing its disk), and one slow window alone once started a trial that was then compared with
- * that window, kept, and held: on loopback a 2 GiB pass compressed most of its data and took
- * twice as long.
+ * A trial needs every recent raw window (RAW_HISTORY) below TRY_BELOW: a fast path has slow
+ * moments (the receiver flushing its disk), and one slow window alone once started a trial that
+ * was then compared with that window, kept, and held: on loopback a 2 GiB pass compressed most of
+ * its data and took twice as long. At the start, and after a compressed stretch, one window is
+ * enough, so a slow link still compresses after 600 ms.
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
  * already moves more than that raw cannot gain, and a short trial there misleads: smaller frames
  * fill the socket buffers (megabytes) faster, which reads as a higher rate for a while.
  *
- *   raw --(backlogged, last raw windows all slow)--> trial --(not slower)--> compress --(HOLD_MS)--> raw
+ *   raw --(backlogged, recent raw windows all slow)--> trial --(not slower)--> compress --(HOLD_MS)--> raw
  *                                                      \--(slower: wait RETRY_MS)--------------> raw
  */
 /** Frames leave in bursts of a few MiB (the link's queue refills at its low water mark): windows
@@ -31,8 +32,9 @@ const TRIAL_SETTLE_MS = 300;
 /** The raw rate is taken over 600 ms of busy time: a session's first moments (the pipeline
  * filling, batches ramping up) are slower than its steady state and must not decide alone. */
 const RAW_WINDOW_MS = 600;
-/** Raw windows a trial needs, all below TRY_BELOW; the best of them is the rate to beat. */
-const RAW_WINDOWS = 2;
+/** Raw windows remembered (about 2.4 s of busy time): a trial needs all of them below TRY_BELOW,
+ * and the best of them is the rate to beat. */
+const RAW_HISTORY = 4;
 const RETRY_MS = 3000;
 /** A trial is kept unless it moved clearly less volume per second than raw. Below TRY_BELOW the
  * wire is the likely bottleneck and compression the likely gain, and smaller frames filling the
@@ -51,7 +53,7 @@ export class CodecChoice {
   private last: number;
   private busyMs = 0;
   private windowBytes = 0;
-  /** Rates of the latest raw windows, newest last (at most RAW_WINDOWS). */
+  /** Rates of the latest raw windows, newest last (at most RAW_HISTORY). */
   private rawRates: number[] = [];
   private retryAt = 0;
 
@@ -77,7 +79,7 @@ export class CodecChoice {
     this.windowBytes = 0;
     if (this.state === "raw") {
       this.rawRates.push(rate);
-      if (this.rawRates.length > RAW_WINDOWS) this.rawRates.shift();
+      if (this.rawRates.length > RAW_HISTORY) this.rawRates.shift();
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
       if (rate >= this.bestRaw() * KEEP_ABOVE) this.enter("compress", now);
       else {
@@ -89,7 +91,7 @@ export class CodecChoice {
 
   /** Whether the next frame should be compressed. */
   compress(now: number, backlogged: boolean): boolean {
-    if (this.state === "raw" && backlogged && this.rawRates.length === RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
+    if (this.state === "raw" && backlogged && this.rawRates.length > 0 && this.bestRaw() < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
     else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
     return this.state !== "raw";
   }
