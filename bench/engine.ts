@@ -5,7 +5,7 @@
  * figure and left running across client runs, as a service would be; its peak memory is read from
  * /proc while it is still alive.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cpuSeconds, freePort, start, vmHwm, waitForListener, type Started } from "./proc.js";
@@ -134,6 +134,13 @@ export async function startAgent(opts: {
 }
 
 /** Runs one client pass (mode "once") against a running agent; throws with the driver's error. */
+/** The Node flags on the failback-client bin's `#!/usr/bin/env -S node ...` line: the bench's client
+ * runs as the product does. */
+function clientNodeFlags(): string[] {
+  const first = readFileSync(join(here, "..", "dist", "cli", "failback-client.js"), "utf8").split("\n", 1)[0] ?? "";
+  return /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+}
+
 export async function runClient(opts: {
   pairing: Pairing;
   agent: RunningAgent;
@@ -151,7 +158,7 @@ export async function runClient(opts: {
     throttleMbps: opts.throttleMbps ?? 0,
   };
   const t0 = performance.now();
-  const p = start(process.execPath, [join(here, "client-proc.js"), JSON.stringify(args)], opts.netns === undefined ? {} : { netns: opts.netns });
+  const p = start(process.execPath, [...clientNodeFlags(), join(here, "client-proc.js"), JSON.stringify(args)], opts.netns === undefined ? {} : { netns: opts.netns });
   const timer = setTimeout(() => p.child.kill("SIGKILL"), opts.timeoutMs ?? 900_000);
   const { code, signal } = await p.exited;
   clearTimeout(timer);

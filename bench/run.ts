@@ -4,7 +4,8 @@
  *   --size 2G        mixed image size (default 2 GiB; e.g. 512M for a quick look)
  *   --seed 1         image seed
  *   --only 1,2       figures to run (default all five)
- *   --quick          a smoke run: 256 MiB image, 4 GiB sparse volume, 128 MiB per link image
+ *   --quick          a smoke run: 256 MiB image, 4 GiB sparse volume, 128 MiB per link image, one run each
+ *   --repeats 3      runs of figures 1 and 3 (engine and reference each); the fastest of each counts
  *   --sparse 16G     volume size of figure 4;  --link-size 512M  image size per run of figure 5
  *   --cache DIR      where images are kept (default /var/tmp/failback-bench)
  *   --json           one JSON document on stdout instead of the table
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
       seed: { type: "string", default: "1" },
       only: { type: "string", default: "1,2,3,4,5" },
       quick: { type: "boolean", default: false },
+      repeats: { type: "string" },
       sparse: { type: "string" },
       "link-size": { type: "string" },
       "link-mbit": { type: "string", default: "1000" },
@@ -40,6 +42,8 @@ async function main(): Promise<number> {
   const quick = values.quick === true;
   const size = parseSize(values.size ?? (quick ? "256M" : "2G"));
   const seed = Number(values.seed);
+  const repeats = Number(values.repeats ?? (quick ? 1 : 3));
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) throw new Error(`bench: --repeats takes a whole number from 1 to 20, got ${values.repeats}`);
   const only = new Set(String(values.only).split(",").map((s) => Number(s.trim())));
   for (const n of only) if (![1, 2, 3, 4, 5].includes(n)) throw new Error(`bench: --only takes figure numbers 1..5, got ${n}`);
   const cacheDir = String(values.cache);
@@ -66,7 +70,7 @@ async function main(): Promise<number> {
     log(`image: mixed, ${bytes(size)}, seed ${seed} (cache ${cacheDir})`);
     const image = ensureImage(cacheDir, { seed, size, profile: "mixed" }, (n) => log(`  writing image: ${bytes(n)}`));
     const ctx: BenchContext = {
-      image, cacheDir, workDir, seed,
+      image, cacheDir, workDir, seed, repeats,
       sparseSize: parseSize(values.sparse ?? (quick ? "4G" : "16G")),
       linkImageSize: parseSize(values["link-size"] ?? (quick ? "128M" : size >= 512 * 2 ** 20 ? "512M" : String(size))),
       linkRateMbit: Number(values["link-mbit"]),
