@@ -16,7 +16,7 @@ export class Connection {
   wireBytesOut = 0;
   private handler: ((frame: Frame) => void) | null = null;
   private closedWith: ReplicationError | null = null;
-  private onClose: ((error: ReplicationError) => void)[] = [];
+  private onClose = new Set<(error: ReplicationError) => void>();
   private landing = 0;
   private paused = false;
 
@@ -45,14 +45,41 @@ export class Connection {
     if (this.closedWith) return;
     this.closedWith = error;
     for (const f of this.onClose) f(error);
+    this.onClose.clear();
     this.link.terminate();
   }
 
+  /** Rejects with the link's error once it fails (at once if it has). */
   closed(): Promise<never> {
-    return new Promise((_, reject) => {
-      if (this.closedWith) reject(this.closedWith);
-      else this.onClose.push(reject);
+    return this.whileOpen(new Promise<never>(() => undefined));
+  }
+
+  /**
+   * `work`, or the link's error if the link fails first. The waiter is dropped once `work`
+   * settles: a pass waits on the link once per batch, and a connection that lives for days of
+   * continuous replication must not keep one listener per batch it ever waited on.
+   */
+  whileOpen<T>(work: Promise<T>): Promise<T> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<T>((resolve, reject) => {
+      const onClose = (error: ReplicationError) => reject(error);
+      this.onClose.add(onClose);
+      work.then(
+        (value) => {
+          this.onClose.delete(onClose);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.onClose.delete(onClose);
+          reject(error);
+        },
+      );
     });
+  }
+
+  /** Callers waiting on the link's failure (bounded by what is in flight, not by the connection's age). */
+  get waiters(): number {
+    return this.onClose.size;
   }
 
   setHandler(handler: (frame: Frame) => void): void {

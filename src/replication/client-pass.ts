@@ -62,6 +62,12 @@ export interface LocalVolume {
   device: string;
   sink: BlockSink;
   size: number;
+  /**
+   * The first failed background flush. Linux reports a writeback error to an open file once, so a
+   * later fdatasync on it succeeds while the pages that failed are marked clean and read back
+   * fine from the cache: kept here, it fails every pass that ends on this disk.
+   */
+  flushError?: unknown;
 }
 
 export interface PassCounts {
@@ -192,9 +198,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     v.unflushed += bytes;
     if (v.unflushed < FLUSH_EVERY || v.flushing) return;
     v.unflushed = 0;
-    v.flushing = locals[i]!.sink.flush().finally(() => (v.flushing = null));
-    // A failure here is seen again by the final flush, which is awaited.
-    v.flushing.catch(() => undefined);
+    const local = locals[i]!;
+    v.flushing = local.sink.flush().catch((error: unknown) => {
+      local.flushError ??= error;
+    }).finally(() => (v.flushing = null));
   };
 
   const onData = (frame: Extract<Frame, { type: Type.Data }>) => {
@@ -330,7 +337,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     });
     const flags = verify ? GROUP_VERIFY : 0;
     if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count, flags, digest: group })) {
-      await Promise.race([connection.ready(), connection.closed()]);
+      await connection.whileOpen(connection.ready());
     }
     return done;
   };
@@ -365,11 +372,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       waits.push({ holds, done: submit(i, first, looked, looked.readBytes, verify).then((done) => onDone(first, looked.group, done)) });
       while (held >= window || waits.length >= KNOWN_WINDOW) {
         const oldest = waits.shift()!;
-        await Promise.race([oldest.done, connection.closed()]);
+        await connection.whileOpen(oldest.done);
         if (oldest.holds) held -= 1;
       }
     }
-    await Promise.race([Promise.all(waits.map((w) => w.done)), connection.closed()]);
+    await connection.whileOpen(Promise.all(waits.map((w) => w.done)));
   };
 
   /**
@@ -416,9 +423,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           }
         }),
       );
-      if (waits.length >= window) await Promise.race([waits.shift()!, connection.closed()]);
+      if (waits.length >= window) await connection.whileOpen(waits.shift()!);
     }
-    await Promise.race([Promise.all(waits), connection.closed()]);
+    await connection.whileOpen(Promise.all(waits));
   };
 
   const volumePass = async (i: number): Promise<PassCounts> => {
@@ -439,15 +446,26 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     }
     await v.landed;
     if (connection.failed) await connection.closed();
-    await v.flushing?.catch(() => undefined);
+    await v.flushing;
     await local.sink.flush();
+    if (local.flushError !== undefined) {
+      const e = local.flushError;
+      throw e instanceof ReplicationError ? e : new ReplicationError("IO_ERROR", `flushing ${local.device}: ${String(e)}`, { cause: e });
+    }
     // Equal: everything neither sent as data nor zero, known once the pass is complete.
     v.counts.equal = Math.max(0, totals[i]! - v.counts.sent - v.counts.zero);
     emit(i);
     return v.counts;
   };
 
-  return Promise.race([Promise.all(locals.map((_, i) => volumePass(i))), connection.closed()]);
+  try {
+    return await connection.whileOpen(Promise.all(locals.map((_, i) => volumePass(i))));
+  } catch (error) {
+    // Writes already under way land even after the link dropped: the next attempt must not start
+    // (and verify) before they have, or the old bytes would land over the new ones, unflushed.
+    await Promise.allSettled(perVolume.flatMap((v) => [v.landed, v.flushing]));
+    throw error;
+  }
 }
 
 /** A batch as the copy lane found it: its leaves, their digests (null: known, not read), its group digest. */

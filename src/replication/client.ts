@@ -126,7 +126,7 @@ async function handshake(connect: Connect, options: EngineOptions, locals: Local
       proof: manual ? proof("client") : undefined,
     },
   });
-  const frame = await Promise.race([ready, connection.closed()]);
+  const frame = await connection.whileOpen(ready);
   if (frame.type !== Type.Ready) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: expected READY");
   if (manual && frame.body.proof !== proof("agent")) {
     connection.fail(new ReplicationError("AGENT_IMPOSTOR", "the agent does not know the pairing code"));

@@ -1,0 +1,116 @@
+/*
+ * What the client does when its own side misbehaves: a flush that fails in the background, a write
+ * still under way when the link drops, and a connection that lives through many passes. Each case
+ * runs the real agent session and client passes over in-memory links and disks.
+ */
+import { describe, expect, it } from "vitest";
+import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
+import { Connection } from "../../src/replication/client-connection.js";
+import { runPass } from "../../src/replication/client-pass.js";
+import { Type, VERSION } from "../../src/replication/codec.js";
+import { MemoryDisk } from "./memory-disk.js";
+import { linkPair } from "./memory-link.js";
+import { random } from "./random-bytes.js";
+
+const MiB = 2 ** 20;
+const LEAF = 64 * 1024;
+
+function serve(source: MemoryDisk, tap?: (pair: ReturnType<typeof linkPair>, session: number) => void): { connect: Connect; sessions: () => number } {
+  let sessions = 0;
+  return {
+    sessions: () => sessions,
+    connect: async () => {
+      sessions += 1;
+      const pair = linkPair();
+      tap?.(pair, sessions);
+      void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" });
+      return { link: pair.client };
+    },
+  };
+}
+
+function once(connect: Connect, source: MemoryDisk, target: MemoryDisk) {
+  return replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
+    address: "memory",
+    mode: "once",
+    compression: false,
+    reconnect: { attempts: 3, baseDelayMs: 1 },
+    batchLeaves: 16,
+    window: 4,
+  });
+}
+
+describe("the client's own disk", () => {
+  it("fails the pass when a background flush failed, though every later flush succeeds", async () => {
+    // More than 64 MiB written, so a flush runs in the background; Linux reports a writeback
+    // error to a file once, so the final fdatasync succeeds and the cache reads back fine.
+    const source = new MemoryDisk(random(80 * MiB, "flush"));
+    const target = new MemoryDisk(Buffer.alloc(80 * MiB));
+    const flush = target.flush.bind(target);
+    let flushes = 0;
+    target.flush = async () => {
+      flushes += 1;
+      if (flushes === 1) throw new Error("EIO: i/o error, fdatasync");
+      return flush();
+    };
+    await expect(once(serve(source).connect, source, target)).rejects.toMatchObject({ code: "IO_ERROR", message: expect.stringContaining("EIO") });
+    expect(flushes).toBeGreaterThan(1);
+  });
+
+  it("lets a write still under way when the link drops land before the retry writes and verifies", async () => {
+    const source = new MemoryDisk(random(4 * MiB, "stale"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    // The first write to the local disk takes 300 ms (a disk busy with writeback).
+    const write = target.write.bind(target);
+    let writes = 0;
+    target.write = async (offset, data) => {
+      writes += 1;
+      if (writes === 1) await new Promise((r) => setTimeout(r, 300));
+      return write(offset, data);
+    };
+    // The first session drops right after its first DATA frame; the Recovery Instance then
+    // rewrites leaf 0, which the retry must be the last to write.
+    const { connect, sessions } = serve(source, (pair, session) => {
+      const send = pair.agent.send.bind(pair.agent);
+      pair.agent.send = (frame, onSent) => {
+        const queued = send(frame, onSent);
+        if (session === 1 && frame[0] === Type.Data) {
+          setTimeout(() => {
+            pair.agent.terminate();
+            random(LEAF, "rewritten").copy(source.bytes, 0);
+          }, 5);
+        }
+        return queued;
+      };
+    });
+    await once(connect, source, target);
+    expect(sessions()).toBe(2);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(target.bytes.subarray(0, LEAF).equals(source.bytes.subarray(0, LEAF))).toBe(true);
+  });
+});
+
+describe("a long-lived connection", () => {
+  it("holds no more waiters after many passes than after one", async () => {
+    const source = new MemoryDisk(Buffer.alloc(32 * MiB, 7));
+    const target = new MemoryDisk(Buffer.from(source.bytes));
+    const pair = linkPair();
+    void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" });
+    const connection = new Connection(pair.client);
+    const ready = new Promise((resolve) => connection.setHandler(resolve));
+    connection.send({ type: Type.Hello, version: VERSION, body: { volumes: [{ device: "/dev/xvda", localBytes: target.size }], throttleMbps: 0, codecs: [] } });
+    await ready;
+    const locals = [{ index: 0, device: "/dev/xvda", sink: target, size: target.size }];
+    const known = [new Map<number, Buffer>()];
+    const waiters: number[] = [];
+    for (let pass = 0; pass < 6; pass += 1) {
+      const counts = await runPass(connection, locals, pass === 0 ? "copy" : "continuous", { batchLeaves: 16, window: 16 }, undefined, undefined, pass === 0 ? undefined : known);
+      for (const [first, group] of counts[0]!.equalGroups) known[0]!.set(first, group);
+      waiters.push(connection.waiters);
+    }
+    connection.close();
+    // 32 batches a pass: before, each left a waiter behind (32 more every pass).
+    expect(waiters.every((n) => n === 0)).toBe(true);
+  });
+});
