@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateIdentity, openVolume, replicate, startAgent, type BlockSource } from "../../src/replication/index.js";
 import { trackWrites, type WriteTracker } from "../../src/replication/write-tracker.js";
@@ -183,6 +183,27 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
     expect(tracker.written(0, MiB)).toBe(true);
     await tracker.close();
     expect(mine()).toEqual(before);
+  });
+
+  it("counts everything as written once it sees an event it cannot read", async () => {
+    // A kernel that printed block_rq_complete differently would have its writes missed while the
+    // markers still came back. The test writes such a line into the instance's own trace buffer.
+    const loop = await loopOf("format.img", 4 * MiB);
+    const mine = () => (existsSync(INSTANCES) ? readdirSync(INSTANCES) : []).filter((name) => name.startsWith(`failback-agent-${process.pid}-`));
+    const before = mine();
+    const tracker = await tracked(sysfsOf(loop), 4 * MiB);
+    try {
+      const [instance] = mine().filter((name) => !before.includes(name));
+      tracker.reading(0, 4 * MiB);
+      await tracker.settle();
+      expect(tracker.written(0, 4 * MiB)).toBe(false);
+      writeFileSync(join(INSTANCES, instance!, "trace_marker"), "block_rq_complete: 7,0 W sector=2048 len=8\n");
+      await tracker.settle();
+      expect(tracker.working).toBe(false);
+      expect(tracker.written(0, MiB)).toBe(true);
+    } finally {
+      await tracker.close();
+    }
   });
 
   it.skipIf(!has("sfdisk partx"))("gives a partition's writes at its own offsets, and ignores the rest of the disk", async () => {
