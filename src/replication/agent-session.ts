@@ -90,9 +90,10 @@ class FramePool {
   }
 }
 
-/** Leaf digests waiting for the client's DIGESTS; the client's windows bound them (per volume, 16
- * batches read and 64 known ones in flight). */
-const MAX_WAITING = 1024;
+/** Batches waiting for the client's DIGESTS, per volume of the session: the client's windows bound
+ * them (per volume, 16 batches read and 64 known ones in flight, and 16 in verification). A limit
+ * for the whole session failed a client with many volumes that all changed at once. */
+const MAX_WAITING_PER_VOLUME = 256;
 /** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
  * holds this side back, so a compression trial may be worth it. */
 const LINK_BOUND = 2 ** 20;
@@ -161,12 +162,16 @@ class Session {
       buf = await taking;
       // With a tracker, it alone says what was written (by region); without, the stamp (all or nothing).
       const quiet = entry.tracker ? !entry.tracker.written(start, length) : pass?.unchanged === true;
-      if (quiet && entry.served.get(frame.first)?.equals(frame.digest)) {
+      // The tail beyond a smaller local disk must stay zero all along, not only when the session
+      // opened: the last batch stands for it, and looks at it again whenever it may have been written.
+      const tail = start + length >= entry.size ? entry.source.size - entry.size : 0;
+      const tailWritten = tail > 0 && (entry.tracker ? entry.tracker.written(entry.size, tail) : pass?.unchanged !== true);
+      if (quiet && !tailWritten && entry.served.get(frame.first)?.equals(frame.digest)) {
         this.slab.give(buf);
         return null;
       }
-      // Bytes beyond the served size are never read: the last batch stands for them.
-      entry.tracker?.reading(start, start + length >= entry.size ? entry.source.size - start : length);
+      entry.tracker?.reading(start, length + tail);
+      if (tailWritten) await checkTailZero(entry.source, entry.size, entry.deviceName);
       const read = await readHashed((offset, n, into) => scan(entry.source, offset, n, into), start, length, buf);
       const prepared: Prepared = { ...read, group: groupDigest(read.digests) };
       entry.served.set(frame.first, prepared.group);
@@ -196,7 +201,7 @@ class Session {
         await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
         return;
       }
-      if (this.waiting.size >= MAX_WAITING) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: too many batches waiting for their leaf digests");
+      if (this.waiting.size >= MAX_WAITING_PER_VOLUME * this.volumes.length) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: too many batches waiting for their leaf digests");
       this.waiting.set(`${frame.volume}:${frame.batch}`, { first: frame.first, digests, zero });
       await this.send({ type: Type.NeedLeaves, volume: frame.volume, batch: frame.batch });
     } finally {

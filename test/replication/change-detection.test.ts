@@ -225,4 +225,71 @@ describe("continuous replication: change detection", () => {
     expect(targets[0]!.bytes.equals(slow.bytes)).toBe(true);
     expect(targets[1]!.bytes.equals(quick.bytes)).toBe(true);
   });
+
+  it("data written into the tail beyond a smaller local disk after the first pass fails the replication (TAIL_NOT_ZERO)", async () => {
+    // A 5 MiB volume onto a 4 MiB local disk: accepted while the last MiB is zero.
+    const source = new CountedDisk(Buffer.concat([random(4 * MiB, "tail"), Buffer.alloc(MiB)]));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    const passes: number[] = [];
+    const run = continuous(source, target, (pass) => {
+      passes.push(pass);
+      if (pass === 1) source.change(4 * MiB + 8192, random(4096, "late"));
+      return pass < 4;
+    });
+    await expect(run).rejects.toMatchObject({ code: "TAIL_NOT_ZERO" });
+    expect(passes).toEqual([1]);
+  });
+
+  it("a quiet tail is not read again while the source is unchanged", async () => {
+    const source = new CountedDisk(Buffer.concat([random(4 * MiB, "tail"), Buffer.alloc(MiB)]));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    const reads: number[] = [];
+    await continuous(source, target, (pass) => {
+      reads.push(source.readBytes);
+      return pass < 3;
+    });
+    // The session's opening check and the first pass read the tail; quiet passes read nothing.
+    expect(reads[2]).toBe(reads[1]);
+    expect(target.bytes.equals(source.bytes.subarray(0, 4 * MiB))).toBe(true);
+  });
+
+  it("twenty volumes whose every batch changed at once: the agent holds all their batches waiting for leaf digests", async () => {
+    // One 64 KiB leaf a batch, so each volume's 80 batches are known after the first pass and up to
+    // 64 of them fly at once; the client's disk answers slowly, so they all wait on the agent at
+    // once: 20 x 64, above the 1024 the agent once allowed for a whole session.
+    const count = 20;
+    const sources = Array.from({ length: count }, (_, i) => new CountedDisk(random(5 * MiB, `v${i}`)));
+    let slow = false;
+    class SlowDisk extends MemoryDisk {
+      override async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+        if (slow) await new Promise((resolve) => setTimeout(resolve, 5));
+        return super.read(offset, length, into);
+      }
+    }
+    const targets = sources.map(() => new SlowDisk(Buffer.alloc(5 * MiB)));
+    const device = (i: number) => `/dev/xvd${String.fromCharCode(97 + i)}`;
+    const finish = new AbortController();
+    const sessions: Promise<unknown>[] = [];
+    const connect: Connect = async () => {
+      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+      sessions.push(serveSession(pair.agent, { volumes: sources.map((source, i) => ({ deviceName: device(i), path: `v${i}`, open: async () => source })), log: () => undefined, who: "test" }));
+      return { link: pair.client };
+    };
+    await replicateOver(
+      connect,
+      targets.map((t, i) => ({ recoveryDevice: device(i), localPath: "memory", localBytes: t.size, recoveryBytes: t.size, open: async () => t })),
+      {
+        address: "memory", mode: "continuous", finishSignal: finish.signal, intervalMs: 10, reconnect: { attempts: 1, baseDelayMs: 1 }, batchLeaves: 1, compression: false,
+        onEvent: (event) => {
+          if (event.type !== "pass-complete") return;
+          if (event.pass === 1) {
+            for (const [i, source] of sources.entries()) source.change(0, random(5 * MiB, `w${i}`));
+            slow = true;
+          } else finish.abort();
+        },
+      },
+    );
+    await Promise.all(sessions);
+    for (const [i, target] of targets.entries()) expect(target.bytes.equals(sources[i]!.bytes)).toBe(true);
+  }, 60_000);
 });
