@@ -76,6 +76,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const served: ServedVolume[] = options.volumes.map((v) => ({ deviceName: v.deviceName, path: v.path, open: v.open ?? (() => openVolume(v.path, "read", "agent")) }));
   wss.on("connection", (ws, req) => {
     const socket = req.socket as TLSSocket;
+    // A client that vanished without a FIN or RST (power cut, a path that died) would otherwise
+    // keep its session, trace instance and open volumes here for good: the kernel probes idle links.
+    socket.setKeepAlive(true, 30_000);
     const who = `${socket.remoteAddress}:${socket.remotePort}`;
     const pairing = options.pairingCode !== undefined ? { expected: pairingProof(options.pairingCode, socket, "client"), mine: pairingProof(options.pairingCode, socket, "agent") } : undefined;
     void serveSession(wsLink(ws), { volumes: served, log, who, pairing }).then(({ sentBytes }) => log(`${who} disconnected; ${sentBytes} bytes of data sent`));

@@ -45,6 +45,8 @@ export interface ReplicateOptions {
   window?: number;
   /** Accept brotli-compressed DATA (the agent uses it only when it pays); default true. */
   compression?: boolean;
+  /** How often the client pings the agent; two periods without an answer drop the link (link.ts). */
+  heartbeatMs?: number;
 }
 
 /** Opens one link to the agent; `proof` binds a pairing code to it (manual pairing). */
@@ -65,6 +67,9 @@ export interface ReplicationSummary {
   mismatchesRepaired: number;
   passes: number;
 }
+
+/** A silent path is dropped after 15 to 30 s, and the pass goes on over a new connection. */
+const HEARTBEAT_MS = 15_000;
 
 /** Errors after which trying again cannot help. */
 const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "TARGET_BUSY", "IO_ERROR", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
@@ -97,7 +102,7 @@ function openWebSocket(options: ReplicateOptions): Promise<{ link: FrameLink; pr
     ws.once("open", () => {
       const tls = socket ?? (ws as unknown as { _socket: TLSSocket })._socket;
       // wsLink listens for "error" from here on; until then the handlers below report it.
-      resolve({ link: wsLink(ws), proof: (role) => pairingProof(options.pairingCode ?? "", tls, role) });
+      resolve({ link: wsLink(ws, { heartbeatMs: options.heartbeatMs ?? HEARTBEAT_MS, socket: tls }), proof: (role) => pairingProof(options.pairingCode ?? "", tls, role) });
     });
     ws.once("unexpected-response", (_req, res) => {
       ws.terminate();
@@ -170,6 +175,10 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   // Continuous passes: the group digests of the batches the previous pass found equal, which this
   // client, the disks' only writer, need not read again (client-pass.ts). A final pass reads all.
   const known = locals.map(() => new Map<number, Buffer>());
+
+  // A cancel ends the pass at once, even one waiting on an agent that does not answer.
+  const cancel = () => connection?.fail(new ReplicationError("CANCELLED", "cancelled"));
+  options.signal?.addEventListener("abort", cancel, { once: true });
 
   // Runs one pass, reconnecting (and rerunning the pass) when the link drops.
   const pass = async (phase: Phase, lagSince?: number, only?: Set<number>[], trust = false): Promise<PassCounts[]> => {
@@ -250,6 +259,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     }
     return summary;
   } finally {
+    options.signal?.removeEventListener("abort", cancel);
     const open = connection as Connection | null;
     if (open) {
       account(open);

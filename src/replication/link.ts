@@ -74,19 +74,49 @@ export class SendQueue {
   }
 }
 
-/** A FrameLink over an open WebSocket (binary messages, one frame each). */
-export function wsLink(ws: WebSocket): FrameLink {
+/**
+ * A FrameLink over an open WebSocket (binary messages, one frame each).
+ *
+ * `heartbeatMs`: a ping that often; a link that neither answers one nor sends anything for two
+ * such periods is dropped. A path that dies silently (a firewall's state dropped, a cable pulled
+ * far away) sends no FIN or RST, and TCP alone would wait on it for a quarter of an hour or, with
+ * nothing to send, for ever. While this side holds reading back (`pause`) it cannot see an answer,
+ * so that time does not count.
+ */
+export function wsLink(ws: WebSocket, options: { heartbeatMs?: number; socket?: { readonly bytesRead: number } } = {}): FrameLink {
   const queue = new SendQueue();
   let closeListener: ((reason: string, error?: Error) => void) | null = null;
   let closed = false;
+  let heard = true;
+  let paused = false;
+  // Bytes of a message still arriving count as hearing: on a link throttled to a few hundred
+  // kbit/s, one 1 MiB frame takes longer than a heartbeat, and the pong waits behind it.
+  let bytesRead = options.socket?.bytesRead ?? 0;
+  const heartbeat = options.heartbeatMs
+    ? setInterval(() => {
+        const read = options.socket?.bytesRead ?? 0;
+        if (read !== bytesRead) heard = true;
+        bytesRead = read;
+        if (paused || heard) {
+          heard = false;
+          ws.ping();
+          return;
+        }
+        close(`nothing heard from the other end for ${(options.heartbeatMs! / 1000).toFixed(1)} s, not even an answer to a ping`);
+        ws.terminate();
+      }, options.heartbeatMs)
+    : undefined;
+  heartbeat?.unref();
   const close = (reason: string, error?: Error) => {
     if (closed) return;
     closed = true;
+    clearInterval(heartbeat);
     queue.release();
     closeListener?.(reason, error);
   };
   ws.on("close", (code: number) => close(`closed (${code})`));
   ws.on("error", (error: Error) => close(`failed: ${error.message}`, error));
+  ws.on("pong", () => (heard = true));
   return {
     send(frame, onSent) {
       // A frame never handed to the socket is not referenced by it: its buffer may go back at once.
@@ -114,14 +144,22 @@ export function wsLink(ws: WebSocket): FrameLink {
           ws.terminate();
           return;
         }
+        heard = true;
         listener(data);
       });
     },
     onClose(listener) {
       closeListener = listener;
     },
-    pause: () => ws.pause(),
-    resume: () => ws.resume(),
+    pause: () => {
+      paused = true;
+      ws.pause();
+    },
+    resume: () => {
+      paused = false;
+      heard = true;
+      ws.resume();
+    },
     close: () => ws.close(1000),
     terminate: () => ws.terminate(),
   };

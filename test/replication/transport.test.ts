@@ -187,6 +187,91 @@ describe("replication over TLS on 127.0.0.1", () => {
   });
 });
 
+/**
+ * A TCP proxy on 127.0.0.1 in front of the agent whose first connection goes silent after `after`
+ * bytes from the agent: nothing more is forwarded either way, and nothing is closed, as when a
+ * path dies far away. Later connections pass through.
+ */
+async function silentAfter(agentPort: number, after: number): Promise<{ port: number; connections: () => number; close: () => void }> {
+  let connections = 0;
+  const sockets: Socket[] = [];
+  const proxy: Server = createServer((inbound: Socket) => {
+    connections += 1;
+    const first = connections === 1;
+    const outbound = netConnect(agentPort, "127.0.0.1");
+    sockets.push(inbound, outbound);
+    let passed = 0;
+    outbound.on("data", (d) => {
+      passed += d.length;
+      if (first && passed > after) return;
+      inbound.write(d);
+    });
+    inbound.on("data", (d) => {
+      if (first && passed > after) return;
+      outbound.write(d);
+    });
+    for (const [a, b] of [[inbound, outbound], [outbound, inbound]] as const) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (proxy.address() as { port: number }).port,
+    connections: () => connections,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    },
+  };
+}
+
+describe("a path that goes silent", () => {
+  it("is dropped by the client's heartbeat, and the pass ends identical over a new connection", async () => {
+    const source = await image(16, "silent");
+    const target = await blank(16 * MiB);
+    await withAgent([source], async (agentPort) => {
+      const proxy = await silentAfter(agentPort, 2 * MiB);
+      const reasons: string[] = [];
+      try {
+        await sync(proxy.port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }], {
+          heartbeatMs: 300,
+          onEvent: (e) => {
+            if (e.type === "reconnecting") reasons.push(e.reason);
+          },
+        });
+        expect(proxy.connections()).toBe(2);
+        expect(reasons).toEqual([expect.stringContaining("nothing heard from the other end")]);
+      } finally {
+        proxy.close();
+      }
+    });
+    expect(await sha(target)).toBe(await sha(source));
+  });
+
+  it("a cancel ends a pass that waits on it at once", async () => {
+    const source = await image(16, "cancel");
+    const target = await blank(16 * MiB);
+    await withAgent([source], async (agentPort) => {
+      const proxy = await silentAfter(agentPort, 2 * MiB);
+      const cancel = new AbortController();
+      try {
+        const run = sync(proxy.port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }], {
+          heartbeatMs: 600_000,
+          signal: cancel.signal,
+          onEvent: (e) => {
+            if (e.type === "progress" && e.sentBytes > 0) setTimeout(() => cancel.abort(), 500);
+          },
+        });
+        await expect(run).rejects.toMatchObject({ code: "CANCELLED" });
+        expect(proxy.connections()).toBe(1);
+      } finally {
+        proxy.close();
+      }
+    });
+  });
+});
+
 describe("security", () => {
   it("a client that is not the paired one is refused before any data", async () => {
     const target = await blank(MiB);
