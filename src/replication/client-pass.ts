@@ -112,8 +112,8 @@ const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
 /** Written bytes after which a flush starts in the background: the kernel would otherwise hold
  * every written byte dirty until the pass's final fdatasync, which then waits for all of them. */
 const FLUSH_EVERY = 64 * 2 ** 20;
-/** Known batches in flight per volume (see `lane`); the agent keeps at most 1024 batches waiting
- * for leaf digests, across volumes. */
+/** Known batches in flight per volume (see `lane`); the agent keeps at most 256 batches a volume
+ * waiting for leaf digests. */
 const KNOWN_WINDOW = 64;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
@@ -462,8 +462,12 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return await connection.whileOpen(Promise.all(locals.map((_, i) => volumePass(i))));
   } catch (error) {
     // Writes already under way land even after the link dropped: the next attempt must not start
-    // (and verify) before they have, or the old bytes would land over the new ones, unflushed.
-    await Promise.allSettled(perVolume.flatMap((v) => [v.landed, v.flushing]));
+    // (and verify) before they have, or the old bytes would land over the new ones, unflushed. No
+    // landing step starts once the connection has failed; the last of them may start a flush,
+    // whose error the next attempt must find on the volume.
+    if (!connection.failed) connection.fail(error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error }));
+    await Promise.allSettled(perVolume.map((v) => v.landed));
+    await Promise.allSettled(perVolume.map((v) => v.flushing));
     throw error;
   }
 }

@@ -57,6 +57,38 @@ describe("the client's own disk", () => {
     expect(flushes).toBeGreaterThan(1);
   });
 
+  it("fails the replication when the flush started by the last write of a dropped attempt fails", async () => {
+    // The link drops while the write that crosses 64 MiB is under way; that write then starts a
+    // background flush, which fails after the retry has begun (and shares the file with it).
+    const source = new MemoryDisk(random(80 * MiB, "late"));
+    const target = new MemoryDisk(Buffer.alloc(80 * MiB));
+    let first: { terminate(): void } | undefined;
+    const { connect, sessions } = serve(source, (pair, session) => {
+      if (session === 1) first = pair.client;
+    });
+    const write = target.write.bind(target);
+    let written = 0;
+    target.write = async (offset, data) => {
+      written += data.length;
+      if (first && written >= 64 * MiB) {
+        first.terminate();
+        first = undefined;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return write(offset, data);
+    };
+    let flushes = 0;
+    target.flush = async () => {
+      flushes += 1;
+      if (flushes === 1) {
+        await new Promise((r) => setTimeout(r, 1000));
+        throw new Error("EIO: i/o error, fdatasync");
+      }
+    };
+    await expect(once(connect, source, target)).rejects.toMatchObject({ code: "IO_ERROR" });
+    expect(sessions()).toBe(2);
+  });
+
   it("lets a write still under way when the link drops land before the retry writes and verifies", async () => {
     const source = new MemoryDisk(random(4 * MiB, "stale"));
     const target = new MemoryDisk(Buffer.alloc(4 * MiB));
