@@ -11,11 +11,12 @@
  * side's CPU) counts. A failed trial is retried after RETRY_MS (the data or the link may change); a
  * kept choice is re-tested as well.
  *
- * A trial needs every recent raw window (RAW_HISTORY) below TRY_BELOW: a fast path has slow
- * moments (the receiver flushing its disk), and one slow window alone once started a trial that
- * was then compared with that window, kept, and held: on loopback a 2 GiB pass compressed most of
- * its data and took twice as long. At the start, and after a compressed stretch, one window is
- * enough, so a slow link still compresses after 600 ms.
+ * A trial needs at least two raw windows, and every recent one (RAW_HISTORY) below TRY_BELOW: a
+ * fast path has slow moments (its first moments, the receiver flushing its disk), and one slow
+ * window alone once started a trial that was then compared with that window, kept, and held: on
+ * loopback a 2 GiB pass compressed most of its data and took twice as long. A slow link therefore
+ * compresses after 1.2 s of busy time. The history outlives a compressed stretch, so the raw
+ * windows after it are judged with those before.
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
  * already moves more than that raw cannot gain, and a short trial there misleads: smaller frames
@@ -35,6 +36,7 @@ const RAW_WINDOW_MS = 600;
 /** Raw windows remembered (about 2.4 s of busy time): a trial needs all of them below TRY_BELOW,
  * and the best of them is the rate to beat. */
 const RAW_HISTORY = 4;
+const MIN_RAW_WINDOWS = 2;
 const RETRY_MS = 3000;
 /** A trial is kept unless it moved clearly less volume per second than raw. Below TRY_BELOW the
  * wire is the likely bottleneck and compression the likely gain, and smaller frames filling the
@@ -91,7 +93,7 @@ export class CodecChoice {
 
   /** Whether the next frame should be compressed. */
   compress(now: number, backlogged: boolean): boolean {
-    if (this.state === "raw" && backlogged && this.rawRates.length > 0 && this.bestRaw() < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
+    if (this.state === "raw" && backlogged && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) this.enter("trial", now);
     else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
     return this.state !== "raw";
   }
@@ -101,8 +103,6 @@ export class CodecChoice {
     this.since = now;
     this.busyMs = 0;
     this.windowBytes = 0;
-    // Trials compare with raw windows of their own time only; across a trial, they are kept.
-    if (state === "compress") this.rawRates = [];
   }
 
   private bestRaw(): number {

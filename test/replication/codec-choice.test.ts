@@ -47,6 +47,13 @@ describe("codec choice", () => {
     expect(compressed).toBe(0);
   });
 
+  it("is not led into compressing by a slow start of a fast path (the pipeline filling)", () => {
+    const choice = new CodecChoice(0);
+    // 100 MB/s for the first 700 ms, 300 MB/s after; compressing caps the path at 150 MB/s.
+    const { compressed } = drive(choice, 0, 8000, (c, now) => (c ? 150e6 : now < 700 ? 100e6 : 300e6));
+    expect(compressed).toBe(0);
+  });
+
   it("never tries while frames do not queue (this side is the bottleneck)", () => {
     const choice = new CodecChoice(0);
     const { compressed } = drive(choice, 0, 2000, (c) => (c ? 250e6 : 120e6), false);
