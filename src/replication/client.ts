@@ -45,7 +45,7 @@ export interface ReplicateOptions {
   window?: number;
   /** Accept brotli-compressed DATA (the agent uses it only when it pays); default true. */
   compression?: boolean;
-  /** How often the client pings the agent; two periods without an answer drop the link (link.ts). */
+  /** How often the client pings the agent; a period without an answer drops the link (link.ts). */
   heartbeatMs?: number;
 }
 

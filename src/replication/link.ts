@@ -77,8 +77,8 @@ export class SendQueue {
 /**
  * A FrameLink over an open WebSocket (binary messages, one frame each).
  *
- * `heartbeatMs`: a ping that often; a link that neither answers one nor sends anything for two
- * such periods is dropped. A path that dies silently (a firewall's state dropped, a cable pulled
+ * `heartbeatMs`: a ping that often; a link that neither answers one nor sends anything for a
+ * whole period is dropped (between one and two periods after it went silent). A path that dies silently (a firewall's state dropped, a cable pulled
  * far away) sends no FIN or RST, and TCP alone would wait on it for a quarter of an hour or, with
  * nothing to send, for ever. While this side holds reading back (`pause`) it cannot see an answer,
  * so that time does not count.
@@ -102,8 +102,13 @@ export function wsLink(ws: WebSocket, options: { heartbeatMs?: number; socket?: 
           ws.ping();
           return;
         }
-        close(`nothing heard from the other end for ${(options.heartbeatMs! / 1000).toFixed(1)} s, not even an answer to a ping`);
-        ws.terminate();
+        // A timer that fires late (this process was busy) runs before the socket is read: an
+        // answer may be waiting there. It is read before the check below.
+        setImmediate(() => {
+          if (heard || paused || closed) return;
+          close(`nothing heard from the other end for ${(options.heartbeatMs! / 1000).toFixed(1)} s, not even an answer to a ping`);
+          ws.terminate();
+        });
       }, options.heartbeatMs)
     : undefined;
   heartbeat?.unref();
