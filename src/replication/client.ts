@@ -116,9 +116,47 @@ function openWebSocket(options: ReplicateOptions): Promise<{ link: FrameLink; pr
   });
 }
 
+/** `work`, or CANCELLED as soon as `signal` aborts; what `work` yields after that goes to `discard`. */
+function cancellable<T>(work: Promise<T>, signal: AbortSignal | undefined, discard: (value: T) => void): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      reject(new ReplicationError("CANCELLED", "cancelled"));
+      work.then(discard, () => undefined);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 async function handshake(connect: Connect, options: EngineOptions, locals: LocalVolume[]): Promise<Connection> {
-  const { link, proof } = await connect();
+  // A cancel ends a connection attempt too (a TLS handshake may wait 15 s, HELLO for ever).
+  const { link, proof } = await cancellable(connect(), options.signal, (late) => late.link.terminate());
   const connection = new Connection(link);
+  const cancel = () => connection.fail(new ReplicationError("CANCELLED", "cancelled"));
+  options.signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    return await hello(connection, proof, options, locals);
+  } catch (error) {
+    // The caller never sees this connection: it is closed here.
+    connection.fail(error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error }));
+    throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", cancel);
+  }
+}
+
+async function hello(connection: Connection, proof: ((role: "client" | "agent") => string) | undefined, options: EngineOptions, locals: LocalVolume[]): Promise<Connection> {
   const ready = new Promise<Frame>((resolve) => connection.setHandler(resolve));
   const manual = options.pairingCode !== undefined && proof !== undefined;
   connection.send({

@@ -269,7 +269,30 @@ describe("a path that goes silent", () => {
         proxy.close();
       }
     });
-  });
+    // Within 10 s: without the cancel, the pass would wait for the 600 s heartbeat.
+  }, 10_000);
+});
+
+describe("a cancel while connecting", () => {
+  it("ends an attempt whose TLS handshake is not answered", async () => {
+    // A listener that accepts the TCP connection and then says nothing.
+    const sockets: Socket[] = [];
+    const mute: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((r) => mute.listen(0, "127.0.0.1", () => r()));
+    const cancel = new AbortController();
+    try {
+      const target = await blank(MiB);
+      const run = sync((mute.address() as { port: number }).port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { signal: cancel.signal });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sockets.length).toBe(1);
+      cancel.abort();
+      // Within the test's 5 s: the handshake alone would wait 15 s before the first retry.
+      await expect(run).rejects.toMatchObject({ code: "CANCELLED" });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      mute.close();
+    }
+  }, 5_000);
 });
 
 describe("security", () => {
