@@ -20,9 +20,13 @@ export class Connection {
   private landing = 0;
   private paused = false;
 
+  /** When the agent last sent a frame, or when silence from it last stopped counting (`watch`). */
+  private lastHeard = Date.now();
+
   constructor(readonly link: FrameLink) {
     link.onFrame((data) => {
       if (this.closedWith) return;
+      this.lastHeard = Date.now();
       this.wireBytesIn += data.length;
       let frame: Frame;
       try {
@@ -75,6 +79,29 @@ export class Connection {
         },
       );
     });
+  }
+
+  /**
+   * While `waiting()` says the agent owes answers, fails the link once it has sent nothing for
+   * `stallMs`; time while this side holds reading back does not count. The heartbeat cannot see
+   * this: an agent stuck on its disk still answers pings. Returns the function that stops watching.
+   */
+  watch(waiting: () => boolean, stallMs: number): () => void {
+    this.lastHeard = Date.now();
+    const timer = setInterval(() => {
+      if (this.closedWith) return;
+      const now = Date.now();
+      if (this.paused || !waiting()) {
+        this.lastHeard = now;
+        return;
+      }
+      const silent = now - this.lastHeard;
+      if (silent >= stallMs) {
+        this.fail(new ReplicationError("CONNECTION_LOST", `the agent sent nothing for ${Math.round(silent / 1000)} s while it owed answers: it may be stuck reading its disk`));
+      }
+    }, Math.max(10, Math.floor(stallMs / 4)));
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Callers waiting on the link's failure (bounded by what is in flight, not by the connection's age). */

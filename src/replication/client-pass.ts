@@ -89,6 +89,8 @@ export interface PassCounts {
 export interface PassSettings {
   batchLeaves: number;
   window: number;
+  /** Silence from the agent, while it owes answers, after which the link is dropped (Connection.watch). */
+  stallMs?: number;
   signal?: AbortSignal;
   onEvent?: (event: ReplicationEvent) => void;
 }
@@ -106,6 +108,8 @@ interface InFlight {
   /** 1 for each leaf the agent answered (DATA or ZERO). */
   answered: Uint8Array;
   done: () => void;
+  /** The agent asked for its leaf digests and this side is still reading them: the wait is ours. */
+  ours?: boolean;
 }
 
 const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
@@ -115,6 +119,9 @@ const FLUSH_EVERY = 64 * 2 ** 20;
 /** Known batches in flight per volume (see `lane`); the agent keeps at most 256 batches a volume
  * waiting for leaf digests. */
 const KNOWN_WINDOW = 64;
+/** Two minutes without a frame while answers are owed: far beyond a slow disk's read of a batch
+ * (16 MiB) or a throttled link's frame, and still minutes rather than for ever. */
+const STALL_MS = 120_000;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 
@@ -264,9 +271,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       if (batch.digests) sendLeaves(batch.digests);
       else {
         // A known batch that changed on the agent: read and hash it now.
+        batch.ours = true;
         readBatch(locals[frame.volume]!, batch.first).then(
           ({ digests }) => {
             batch.digests = digests;
+            batch.ours = false;
             sendLeaves(digests);
           },
           (error: unknown) => connection.fail(error instanceof ReplicationError ? error : new ReplicationError("IO_ERROR", String(error), { cause: error })),
@@ -458,6 +467,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return v.counts;
   };
 
+  const owed = () => perVolume.some((v) => [...v.inFlight.values()].some((batch) => !batch.ours));
+  const unwatch = connection.watch(owed, settings.stallMs ?? STALL_MS);
   try {
     return await connection.whileOpen(Promise.all(locals.map((_, i) => volumePass(i))));
   } catch (error) {
@@ -469,6 +480,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     await Promise.allSettled(perVolume.map((v) => v.landed));
     await Promise.allSettled(perVolume.map((v) => v.flushing));
     throw error;
+  } finally {
+    unwatch();
   }
 }
 

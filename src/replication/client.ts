@@ -47,6 +47,8 @@ export interface ReplicateOptions {
   compression?: boolean;
   /** How often the client pings the agent; a period without an answer drops the link (link.ts). */
   heartbeatMs?: number;
+  /** Silence from the agent while it owes answers after which the link is dropped (default 2 min). */
+  stallMs?: number;
 }
 
 /** Opens one link to the agent; `proof` binds a pairing code to it (manual pairing). */
@@ -227,7 +229,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           connection = await handshake(connect, options, locals);
           options.onEvent?.({ type: "connected", address: options.address });
         }
-        const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, signal: options.signal, onEvent: options.onEvent };
+        const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, stallMs: options.stallMs, signal: options.signal, onEvent: options.onEvent };
         const counts = await runPass(connection, locals, phase, settings, lagSince, only, trust ? known : undefined);
         summary.passes += 1;
         return counts;

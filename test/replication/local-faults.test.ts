@@ -123,6 +123,71 @@ describe("the client's own disk", () => {
   });
 });
 
+describe("an agent that stops answering", () => {
+  it("is left after a silence while it owes answers, and the pass ends identical over a new connection", async () => {
+    // The agent's disk stops returning reads in the first session (an impaired volume); its event
+    // loop still runs, so the link's heartbeat would see nothing wrong.
+    const source = new MemoryDisk(random(8 * MiB, "stuck"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const read = source.read.bind(source);
+    let reads = 0;
+    const hung: (() => void)[] = [];
+    source.read = async (offset, length, into) => {
+      reads += 1;
+      if (reads === 3) await new Promise<void>((resolve) => hung.push(resolve));
+      return read(offset, length, into);
+    };
+    const { connect, sessions } = serve(source);
+    const reasons: string[] = [];
+    try {
+      await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
+        address: "memory",
+        mode: "once",
+        compression: false,
+        reconnect: { attempts: 3, baseDelayMs: 1 },
+        batchLeaves: 16,
+        window: 4,
+        stallMs: 300,
+        onEvent: (e) => {
+          if (e.type === "reconnecting") reasons.push(e.reason);
+        },
+      });
+    } finally {
+      for (const release of hung) release();
+    }
+    expect(sessions()).toBe(2);
+    expect(reasons).toEqual([expect.stringContaining("the agent sent nothing for")]);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+});
+
+describe("a slow local disk", () => {
+  it("is not taken for an agent that stopped answering: the client's own pauses do not count", async () => {
+    // Every write takes 40 ms: received data piles up past the landing bound, the client stops
+    // reading the link for long stretches, and the agent's frames wait in the link meanwhile.
+    const source = new MemoryDisk(random(48 * MiB, "slow-disk"));
+    const target = new MemoryDisk(Buffer.alloc(48 * MiB));
+    const write = target.write.bind(target);
+    target.write = async (offset, data) => {
+      await new Promise((r) => setTimeout(r, 40));
+      return write(offset, data);
+    };
+    const reasons: string[] = [];
+    await replicateOver(serve(source).connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
+      address: "memory",
+      mode: "once",
+      compression: false,
+      reconnect: { attempts: 3, baseDelayMs: 1 },
+      stallMs: 200,
+      onEvent: (e) => {
+        if (e.type === "reconnecting") reasons.push(e.reason);
+      },
+    });
+    expect(reasons).toEqual([]);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+});
+
 describe("a long-lived connection", () => {
   it("holds no more waiters after many passes than after one", async () => {
     const source = new MemoryDisk(Buffer.alloc(32 * MiB, 7));
