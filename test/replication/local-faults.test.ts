@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
+import type { EngineOptions } from "../../src/replication/client.js";
 import { Connection } from "../../src/replication/client-connection.js";
 import { runPass } from "../../src/replication/client-pass.js";
 import { Type, VERSION } from "../../src/replication/codec.js";
@@ -29,7 +30,8 @@ function serve(source: MemoryDisk, tap?: (pair: ReturnType<typeof linkPair>, ses
   };
 }
 
-function once(connect: Connect, source: MemoryDisk, target: MemoryDisk) {
+/** One pass of `source` onto `target`, three attempts; `reasons` collects why each reconnected. */
+function once(connect: Connect, source: MemoryDisk, target: MemoryDisk, extra: Partial<EngineOptions> = {}, reasons: string[] = []) {
   return replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
     address: "memory",
     mode: "once",
@@ -37,6 +39,10 @@ function once(connect: Connect, source: MemoryDisk, target: MemoryDisk) {
     reconnect: { attempts: 3, baseDelayMs: 1 },
     batchLeaves: 16,
     window: 4,
+    onEvent: (e) => {
+      if (e.type === "reconnecting") reasons.push(e.reason);
+    },
+    ...extra,
   });
 }
 
@@ -140,18 +146,7 @@ describe("an agent that stops answering", () => {
     const { connect, sessions } = serve(source);
     const reasons: string[] = [];
     try {
-      await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
-        address: "memory",
-        mode: "once",
-        compression: false,
-        reconnect: { attempts: 3, baseDelayMs: 1 },
-        batchLeaves: 16,
-        window: 4,
-        stallMs: 300,
-        onEvent: (e) => {
-          if (e.type === "reconnecting") reasons.push(e.reason);
-        },
-      });
+      await once(connect, source, target, { stallMs: 300 }, reasons);
     } finally {
       for (const release of hung) release();
     }
@@ -173,16 +168,8 @@ describe("a slow local disk", () => {
       return write(offset, data);
     };
     const reasons: string[] = [];
-    await replicateOver(serve(source).connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
-      address: "memory",
-      mode: "once",
-      compression: false,
-      reconnect: { attempts: 3, baseDelayMs: 1 },
-      stallMs: 200,
-      onEvent: (e) => {
-        if (e.type === "reconnecting") reasons.push(e.reason);
-      },
-    });
+    // Batches of 16 MiB, 16 in flight (the defaults): enough to fill the landing bound.
+    await once(serve(source).connect, source, target, { stallMs: 200, batchLeaves: 256, window: 16 }, reasons);
     expect(reasons).toEqual([]);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
