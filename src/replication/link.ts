@@ -78,10 +78,10 @@ export class SendQueue {
  * A FrameLink over an open WebSocket (binary messages, one frame each).
  *
  * `heartbeatMs`: a ping that often; a link that neither answers one nor sends anything for a
- * whole period is dropped (between one and two periods after it went silent). A path that dies silently (a firewall's state dropped, a cable pulled
- * far away) sends no FIN or RST, and TCP alone would wait on it for a quarter of an hour or, with
- * nothing to send, for ever. While this side holds reading back (`pause`) it cannot see an answer,
- * so that time does not count.
+ * whole period is dropped (between one and two periods after it went silent). A path that dies
+ * silently (a firewall's state dropped, a cable pulled far away) sends no FIN or RST, and TCP alone
+ * would wait on it for a quarter of an hour or, with nothing to send, for ever. While this side
+ * holds reading back (`pause`) it cannot see an answer, so that time does not count.
  */
 export function wsLink(ws: WebSocket, options: { heartbeatMs?: number; socket?: { readonly bytesRead: number } } = {}): FrameLink {
   const queue = new SendQueue();
