@@ -134,11 +134,11 @@ export async function startAgent(opts: {
 }
 
 /** Runs one client pass (mode "once") against a running agent; throws with the driver's error. */
-/** The Node flags on the failback-client bin's `#!/usr/bin/env -S node ...` line: the bench's client
- * runs as the product does. */
+/** The Node flags the failback-client launcher (bin/failback-client) starts Node with: the bench's
+ * client runs as the product does. */
 function clientNodeFlags(): string[] {
-  const first = readFileSync(join(here, "..", "dist", "cli", "failback-client.js"), "utf8").split("\n", 1)[0] ?? "";
-  return /^#!\/usr\/bin\/env -S node\b(.*)$/.exec(first)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+  const launcher = readFileSync(join(here, "..", "bin", "failback-client"), "utf8");
+  return /^exec node (.*?) "/m.exec(launcher)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
 }
 
 export async function runClient(opts: {

@@ -1,15 +1,16 @@
-#!/usr/bin/env -S node --initial-heap-size=64
+#!/usr/bin/env node
 /*
  * failback-client: the program on the live ISO. Reads the settings, runs the flow, and turns what
  * happened into an exit code and, on failure, one line saying what was wrong and what to do.
  * No stack trace reaches the person; the log (--log-file) keeps the causes.
  *
- * --initial-heap-size: V8 sizes a fresh heap for a small program, and while replication streams
- * gigabytes through Buffers it then runs a full collection every few tens of milliseconds. Node
- * takes the flag only on its command line (not NODE_OPTIONS), hence here, in the ISO's launcher
- * (iso-build/overlay/usr/local/bin/failback-client) and, read from this line, in bench/. A 2 GiB
- * pass onto a blank disk: Node 20, 115 -> 7 full collections and 6.3 -> 4.9 CPU-s in the client
- * (5.5 -> 4.8 s); Node 24, 86 -> 54 and about 7% faster; peak RSS +0-20 MiB.
+ * Its launchers (bin/failback-client for npm, iso-build/overlay/usr/local/bin/failback-client on
+ * the ISO; bench/ reads the former) start Node with --initial-heap-size=64: V8 sizes a fresh heap
+ * for a small program, and while replication streams gigabytes through Buffers it then runs a
+ * full collection every few tens of milliseconds. Node takes the flag only on its command line
+ * (not NODE_OPTIONS). A 2 GiB pass onto a blank disk: Node 20, 115 -> 7 full collections and
+ * 6.3 -> 4.9 CPU-s in the client (5.5 -> 4.8 s); Node 24, 86 -> 54 and about 7% faster; peak RSS
+ * +0-20 MiB.
  */
 import { readFileSync } from "node:fs";
 import { createConsole } from "./console.js";
