@@ -2,6 +2,7 @@
  * Agent and client over real TLS 1.3 + WebSocket on 127.0.0.1, with image files: results
  * compared byte for byte and bytes on the wire counted; refusals before any data; a cut link.
  */
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { connect as netConnect, createServer, type Server, type Socket } from "node:net";
@@ -140,9 +141,13 @@ describe("replication over TLS on 127.0.0.1", () => {
     const source = await image(4, "slow");
     const target = await blank(4 * MiB);
     const started = Date.now();
-    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 4 * MiB, recoveryBytes: 4 * MiB }], { throttleMbps: 8 }));
+    // A heartbeat far shorter than the gaps between frames at this rate: the agent's pongs keep it
+    // from taking the throttled link for a silent one.
+    const events: string[] = [];
+    const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 4 * MiB, recoveryBytes: 4 * MiB }], { throttleMbps: 8, heartbeatMs: 100, onEvent: (e) => events.push(e.type) }));
     const seconds = (Date.now() - started) / 1000;
     expect((summary.sentBytes * 8) / 1e6 / seconds).toBeLessThan(8 * 1.1);
+    expect(events).not.toContain("reconnecting");
   });
 
   it("a link cut mid-pass resumes to an identical result without re-sending much", async () => {
@@ -296,6 +301,34 @@ describe("a cancel while connecting", () => {
 });
 
 describe("security", () => {
+  it("the agent has the kernel probe an idle client's connection (TCP keepalive)", async () => {
+    // A client that vanished without a FIN or RST would otherwise keep its session for good.
+    const source = await image(1, "keepalive");
+    const target = await blank(MiB);
+    await withAgent([source], async (port) => {
+      const finish = new AbortController();
+      let sockets = "";
+      // Between passes the link is idle; once the last bytes are acknowledged, the kernel shows the
+      // agent's socket waiting on its keepalive timer (20 looks, 50 ms apart).
+      const look = async () => {
+        for (let i = 0; i < 20 && !/timer:\(keepalive,/.test(sockets); i += 1) {
+          await new Promise((r) => setTimeout(r, 50));
+          sockets = execFileSync("ss", ["-tnoH", "state", "established", `( sport = :${port} )`], { encoding: "utf8" });
+        }
+        finish.abort();
+      };
+      await sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], {
+        mode: "continuous",
+        finishSignal: finish.signal,
+        intervalMs: 2_000,
+        onEvent: (e) => {
+          if (e.type === "pass-complete" && e.pass === 1) void look();
+        },
+      });
+      expect(sockets).toMatch(/timer:\(keepalive,/);
+    });
+  });
+
   it("a client that is not the paired one is refused before any data", async () => {
     const target = await blank(MiB);
     const source = await image(1, "sec");
