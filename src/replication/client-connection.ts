@@ -53,9 +53,9 @@ export class Connection {
     this.link.terminate();
   }
 
-  /** Rejects with the link's error once it fails (at once if it has). */
-  closed(): Promise<never> {
-    return this.whileOpen(new Promise<never>(() => undefined));
+  /** Throws the link's error if it has failed. */
+  throwIfFailed(): void {
+    if (this.closedWith) throw this.closedWith;
   }
 
   /**

@@ -454,7 +454,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       await Promise.all([copying, verifyLane(i, written)]);
     }
     await v.landed;
-    if (connection.failed) await connection.closed();
+    connection.throwIfFailed();
     await v.flushing;
     await local.sink.flush();
     if (local.flushError !== undefined) {
