@@ -12,7 +12,7 @@ import { formatBytes, formatDuration, formatRate } from "./format.js";
 import type { Log } from "./log.js";
 
 /** A volume's progress as the engine reports it; the total row has no phase of its own. */
-type VolumeProgress = Omit<Extract<ReplicationEvent, { type: "progress" }>, "type" | "phase"> & { phase?: string; backlogBytes?: number };
+type VolumeProgress = Omit<Extract<ReplicationEvent, { type: "progress" }>, "type" | "phase"> & { phase?: string };
 
 interface EngineEvent {
   type: string;
@@ -41,7 +41,8 @@ function fraction(p: VolumeProgress): number {
 export function describeVolume(p: VolumeProgress): string {
   const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
   const lag = p.lagSeconds !== undefined ? `  lag ${formatDuration(p.lagSeconds)}` : "";
-  const backlog = p.backlogBytes ? `  backlog ${formatBytes(p.backlogBytes)}` : "";
+  // Shown at 0 too: in continuous replication "backlog 0 B" says the copy has caught up.
+  const backlog = p.backlogBytes !== undefined ? `  backlog ${formatBytes(p.backlogBytes)}` : "";
   return (
     `${p.phase ? `${p.phase} ` : ""}scanned ${formatBytes(p.hashedBytes)}/${formatBytes(p.totalBytes)} ${pct}  sent ${formatBytes(p.sentBytes)}  ` +
     `equal ${formatBytes(p.skippedEqualBytes)}  zero ${formatBytes(p.skippedZeroBytes)}  ${formatRate(p.bytesPerSecond)}  ETA ${formatDuration(p.etaSeconds)}${lag}${backlog}`

@@ -62,6 +62,8 @@ interface OpenVolume {
   /** Where the source was written, region by region; null where it cannot tell (set at the first pass). */
   tracker?: WriteTracker | null;
   packer: Packer;
+  /** When the last BACKLOG of this volume was sent (performance.now()). */
+  backlogAt?: number;
 }
 
 /** What a GROUP's read and hash found, kept until the answer is sent. */
@@ -97,6 +99,8 @@ const MAX_WAITING_PER_VOLUME = 256;
 /** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
  * holds this side back, so a compression trial may be worth it. */
 const LINK_BOUND = 2 ** 20;
+/** Between a pass's first and last batch, a volume's BACKLOG goes out at most this often. */
+const BACKLOG_EVERY_MS = 1_000;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 6;
 
@@ -107,12 +111,14 @@ class Session {
   volumes: OpenVolume[] = [];
   throttle = new Throttle(0);
   compress = false;
+  /** The client asked for BACKLOG reports (HELLO "backlog": true). */
+  reportBacklog = false;
   sentBytes = 0;
   private readonly slab: Slab;
   private readonly outbox: Outbox;
   private readonly link: FrameLink;
   private readonly frames = new FramePool();
-  private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array }>();
+  private readonly waiting = new Map<string, { first: number; digests: Buffer[]; zero: Uint8Array; last: boolean }>();
 
   private readonly log: (line: string) => void;
 
@@ -126,6 +132,36 @@ class Session {
 
   private send(frame: Frame): Promise<void> {
     return this.outbox.push(encode(frame));
+  }
+
+  /**
+   * Tells a client that asked how much of a volume was written since this side last read it: at a
+   * pass's start and before its last batch is done, and at most once a second in between. Only
+   * write tracking can tell; without it, nothing is sent.
+   */
+  private async backlog(volume: number, force: boolean): Promise<void> {
+    const entry = this.volume(volume);
+    if (!this.reportBacklog || !entry.tracker) return;
+    const now = performance.now();
+    if (!force && entry.backlogAt !== undefined && now - entry.backlogAt < BACKLOG_EVERY_MS) return;
+    const bytes = entry.tracker.backlog();
+    if (bytes === undefined) return;
+    entry.backlogAt = now;
+    await this.send({ type: Type.Backlog, volume, bytes });
+  }
+
+  /** BATCH_DONE, after the volume's BACKLOG when one is due (`last`: the pass's last batch). */
+  private async batchDone(volume: number, batch: number, last: boolean): Promise<void> {
+    await this.backlog(volume, last);
+    await this.send({ type: Type.BatchDone, volume, batch });
+  }
+
+  /** Whether a GROUP is its pass's last batch of the volume (not a verification). */
+  private lastOfPass(frame: GroupFrame): boolean {
+    if (frame.flags & GROUP_VERIFY) return false;
+    const entry = this.volume(frame.volume);
+    const { start, length } = this.range(entry, frame.first, frame.count);
+    return start + length >= entry.size;
   }
 
   private volume(index: number): OpenVolume {
@@ -159,6 +195,7 @@ class Session {
     let buf: Buffer | undefined;
     try {
       const pass = await entry.pass;
+      if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) await this.backlog(frame.volume, true);
       buf = await taking;
       // With a tracker, it alone says what was written (by region); without, the stamp (all or nothing).
       const quiet = entry.tracker ? !entry.tracker.written(start, length) : pass?.unchanged === true;
@@ -191,18 +228,18 @@ class Session {
     let encoded: Promise<unknown>[] = [];
     try {
       if (group.equals(frame.digest)) {
-        await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+        await this.batchDone(frame.volume, frame.batch, this.lastOfPass(frame));
         return;
       }
       const lastLength = chunk.length - (digests.length - 1) * LEAF_SIZE;
       if (frame.count === digests.length && frame.digest.equals(zeroGroup(digests.length, lastLength))) {
         // The client's batch is all zeros: every non-zero leaf here differs, every zero one is equal.
         encoded = await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0, (offset, length) => Promise.resolve(chunk.subarray(offset, offset + length)), digests, false);
-        await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+        await this.batchDone(frame.volume, frame.batch, this.lastOfPass(frame));
         return;
       }
       if (this.waiting.size >= MAX_WAITING_PER_VOLUME * this.volumes.length) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: too many batches waiting for their leaf digests");
-      this.waiting.set(`${frame.volume}:${frame.batch}`, { first: frame.first, digests, zero });
+      this.waiting.set(`${frame.volume}:${frame.batch}`, { first: frame.first, digests, zero, last: this.lastOfPass(frame) });
       await this.send({ type: Type.NeedLeaves, volume: frame.volume, batch: frame.batch });
     } finally {
       void Promise.allSettled(encoded).then(() => this.slab.give(chunk));
@@ -217,7 +254,7 @@ class Session {
 
   /** The batch is equal on both sides: done, without a read. */
   async answerEqual(frame: GroupFrame): Promise<void> {
-    await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+    await this.batchDone(frame.volume, frame.batch, this.lastOfPass(frame));
   }
 
   /** Answers DIGESTS: the leaves that differ, as ZERO runs or DATA runs read from the source. */
@@ -233,7 +270,7 @@ class Session {
       entry.tracker?.reading(start, length);
       const prepared = hashLeaves(await entry.source.read(start, length));
       entry.served.set(frame.first, groupDigest(prepared.digests));
-      mine = { first: frame.first, digests: prepared.digests, zero: prepared.zero };
+      mine = { first: frame.first, digests: prepared.digests, zero: prepared.zero, last: false };
     }
     const { digests, zero } = mine;
     const differs = (i: number) => !digests[i]!.equals(frame.digests[i]!);
@@ -255,7 +292,7 @@ class Session {
     const sent = digests.slice();
     await this.sendRuns(frame.volume, frame.first, (i) => zero[i] === 0 && differs(i), (offset, length) => entry.source.read(base + offset, length), sent, true);
     entry.served.set(frame.first, groupDigest(sent));
-    await this.send({ type: Type.BatchDone, volume: frame.volume, batch: frame.batch });
+    await this.batchDone(frame.volume, frame.batch, mine.last);
   }
 
   private readonly choice = new CodecChoice(performance.now());
@@ -424,6 +461,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         const accepts = Array.isArray(body.codecs) && body.codecs.includes("brotli");
         session.volumes = await openVolumes(wanted, options.volumes, accepts);
         session.compress = accepts;
+        session.reportBacklog = body.backlog === true;
         const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
         session.throttle = new Throttle(mbps);
         log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);

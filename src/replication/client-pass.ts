@@ -52,6 +52,8 @@ export type ReplicationEvent =
       bytesPerSecond: number;
       etaSeconds?: number;
       lagSeconds?: number;
+      /** Continuous replication, where the agent follows writes: bytes written there and not read yet. */
+      backlogBytes?: number;
     }
   | { type: "reconnecting"; attempt: number; delayMs: number; reason: string }
   | { type: "verified"; volume: string; mismatchesRepaired: number }
@@ -138,6 +140,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     unflushed: 0,
     flushing: null as Promise<void> | null,
     inFlight: new Map<number, InFlight>(),
+    /** The agent's latest BACKLOG for the volume. */
+    backlog: undefined as number | undefined,
   }));
 
   const layouts = locals.map((local) => new BatchLayout(Math.ceil(local.size / LEAF_SIZE), batchLeaves));
@@ -166,6 +170,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       bytesPerSecond: rate,
       etaSeconds: rate > 0 ? (total - v.hashed) / rate : undefined,
       lagSeconds: lagSince === undefined ? undefined : (Date.now() - lagSince) / 1000,
+      backlogBytes: phase === "continuous" ? v.backlog : undefined,
     });
   };
   const malformed = (message: string) => connection.fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: ${message}`));
@@ -258,9 +263,13 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   };
 
   connection.setHandler((frame) => {
-    if (frame.type !== Type.Data && frame.type !== Type.Zero && frame.type !== Type.BatchDone && frame.type !== Type.NeedLeaves) return;
+    if (frame.type !== Type.Data && frame.type !== Type.Zero && frame.type !== Type.BatchDone && frame.type !== Type.NeedLeaves && frame.type !== Type.Backlog) return;
     const v = perVolume[frame.volume];
     if (!v) return malformed(`no volume ${frame.volume}`);
+    if (frame.type === Type.Backlog) {
+      v.backlog = frame.bytes;
+      return;
+    }
     if (frame.type === Type.Data) return onData(frame);
     if (frame.type === Type.Zero) return onZero(frame);
     const index = (frame.batch & ~VERIFY_ID) >>> 0;

@@ -168,6 +168,7 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
       volumes: locals.map((l) => ({ device: l.device, localBytes: l.size })),
       throttleMbps: options.throttleMbps ?? 0,
       codecs: options.compression === false ? [] : ["brotli"],
+      backlog: true,
       proof: manual ? proof("client") : undefined,
     },
   });

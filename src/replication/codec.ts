@@ -17,6 +17,10 @@
  *   GROUP       0x08 vol:u8 batch:u32 first:u64 count:u16 flags:u8 BLAKE3 of the batch's leaf digests
  *                                                       flag 1: verification, compare with what was served
  *   NEED_LEAVES 0x09 vol:u8 batch:u32                    agent -> client: this batch differs
+ *   BACKLOG     0x0A vol:u8 bytes:u64                    agent -> client: bytes of the volume written
+ *                                                       since the agent last read them (write
+ *                                                       tracking); sent only to a client whose HELLO
+ *                                                       asks for it ("backlog": true)
  *
  * Digests are hierarchical: a batch's GROUP digest goes first; only when the agent's differs does
  * it ask for the batch's leaf DIGESTS. Identical disks cost 33 bytes per batch on the wire.
@@ -64,6 +68,7 @@ export const enum Type {
   Error = 7,
   Group = 8,
   NeedLeaves = 9,
+  Backlog = 10,
 }
 
 export type Frame =
@@ -75,7 +80,8 @@ export type Frame =
   | { type: Type.BatchDone; volume: number; batch: number }
   | { type: Type.Error; body: { code: string; message: string } }
   | { type: Type.Group; volume: number; batch: number; first: number; count: number; flags: number; digest: Buffer }
-  | { type: Type.NeedLeaves; volume: number; batch: number };
+  | { type: Type.NeedLeaves; volume: number; batch: number }
+  | { type: Type.Backlog; volume: number; bytes: number };
 
 const bad = (code: string, message: string) => new ReplicationError(`PROTOCOL_${code}`, `protocol: ${message}`);
 
@@ -141,6 +147,14 @@ export function encode(frame: Frame, alloc: (length: number) => Buffer = Buffer.
       head.writeUInt16BE(frame.count, 14);
       head[16] = frame.flags;
       return Buffer.concat([head, frame.digest]);
+    }
+    case Type.Backlog: {
+      if (!Number.isSafeInteger(frame.bytes) || frame.bytes < 0) throw bad("MALFORMED", `a backlog of ${frame.bytes} bytes`);
+      const b = Buffer.alloc(10);
+      b[0] = Type.Backlog;
+      b[1] = frame.volume;
+      b.writeBigUInt64BE(BigInt(frame.bytes), 2);
+      return b;
     }
     case Type.BatchDone:
     case Type.NeedLeaves: {
@@ -235,6 +249,9 @@ export function decode(buf: Buffer): Frame {
       if (count > MAX_BATCH_LEAVES) throw bad("TOO_LARGE", `a group of ${count} leaves`);
       return { type: Type.Group, volume: buf[1]!, batch: buf.readUInt32BE(2), first: u64(buf, 6), count, flags: buf[16]!, digest: buf.subarray(17, 49) };
     }
+    case Type.Backlog:
+      if (buf.length !== 10) throw bad("TRUNCATED", `a BACKLOG frame of ${buf.length} bytes`);
+      return { type: Type.Backlog, volume: buf[1]!, bytes: u64(buf, 2) };
     default:
       throw bad("UNKNOWN_TYPE", `unknown message type ${buf[0]}`);
   }

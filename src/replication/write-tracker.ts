@@ -42,6 +42,11 @@ export interface WriteTracker {
   written(offset: number, length: number): boolean;
   /** The agent is about to read the range (after a settle and a page-cache drop). */
   reading(offset: number, length: number): void;
+  /**
+   * Bytes in the regions written since the agent last read them, settled or not (whole regions:
+   * an upper bound of what a pass would send); undefined once the events stopped flowing.
+   */
+  backlog(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -312,6 +317,15 @@ class TraceTracker implements WriteTracker {
     const end = Math.min(this.size, offset + length);
     for (let c = Math.floor(offset / CHUNK); c * CHUNK < end; c += 1) if (this.dirty[c]) return true;
     return false;
+  }
+
+  backlog(): number | undefined {
+    if (this.broken) return undefined;
+    let bytes = 0;
+    for (let c = 0; c < this.dirty.length; c += 1) {
+      if (this.dirty[c] || this.pending[c]) bytes += Math.min(CHUNK, this.size - c * CHUNK);
+    }
+    return bytes;
   }
 
   reading(offset: number, length: number): void {

@@ -35,6 +35,13 @@ describe("progress", () => {
     );
   });
 
+  it("in continuous replication, adds the lag and the backlog, even a backlog of zero", () => {
+    const continuous = { ...progress("/dev/xvda", 50 * MiB), phase: "continuous", lagSeconds: 12 };
+    expect(describeVolume({ ...continuous, backlogBytes: 3 * MiB })).toMatch(/ETA 00:05 {2}lag 00:12 {2}backlog 3\.00 MiB$/);
+    expect(describeVolume({ ...continuous, backlogBytes: 0 })).toMatch(/lag 00:12 {2}backlog 0 B$/);
+    expect(describeVolume(continuous)).toMatch(/lag 00:12$/);
+  });
+
   it("with --json, emits at most one progress event a second per volume, and passes other events on", () => {
     const { view, out, tick } = setup(true, false);
     view.onEvent(progress("/dev/xvda", 10 * MiB));

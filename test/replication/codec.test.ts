@@ -19,6 +19,7 @@ const frames: [string, Frame][] = [
   ["GROUP", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, flags: 0, digest: sha }],
   ["GROUP verify", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, flags: GROUP_VERIFY, digest: sha }],
   ["NEED_LEAVES", { type: Type.NeedLeaves, volume: 1, batch: 9 }],
+  ["BACKLOG", { type: Type.Backlog, volume: 2, bytes: 3 * 2 ** 40 + 5 }],
 ];
 
 function refusal(buf: Buffer): string {
@@ -39,6 +40,12 @@ describe("codec", () => {
   it.each(frames.filter(([name]) => !name.startsWith("DATA")))("%s truncated by one byte is refused, never misread", (name, frame) => {
     const buf = encode(frame);
     expect(refusal(buf.subarray(0, buf.length - 1))).toMatch(name === "HELLO" || name === "READY" || name === "ERROR" ? /^PROTOCOL_/ : /^PROTOCOL_TRUNCATED$/);
+  });
+
+  it("a BACKLOG beyond 2^53 bytes is refused, never rounded", () => {
+    const buf = encode({ type: Type.Backlog, volume: 0, bytes: 0 });
+    buf.writeBigUInt64BE(2n ** 53n + 1n, 2);
+    expect(refusal(buf)).toBe("PROTOCOL_MALFORMED");
   });
 
   it("a DATA frame cut short, or whose payload disagrees with its raw length, is refused", () => {

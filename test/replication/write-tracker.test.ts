@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadOrCreateIdentity, openVolume, replicate, startAgent, type BlockSource } from "../../src/replication/index.js";
+import { loadOrCreateIdentity, openVolume, replicate, startAgent, type BlockSource, type ReplicationEvent } from "../../src/replication/index.js";
 import { trackWrites, type WriteTracker } from "../../src/replication/write-tracker.js";
 import { random } from "./random-bytes.js";
 
@@ -89,7 +89,7 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
    * `onPass` after each pass until it returns false; then the final pass. Returns the agent's log
    * and the target's path.
    */
-  const continuousFrom = async (name: string, loop: string, size: number, onPass: (pass: number) => boolean, open?: () => Promise<BlockSource>) => {
+  const continuousFrom = async (name: string, loop: string, size: number, onPass: (pass: number) => boolean, open?: () => Promise<BlockSource>, onEvent?: (event: ReplicationEvent) => void) => {
     const [agentId, clientId] = await Promise.all([loadOrCreateIdentity(join(dir, `${name}-agent`), "agent"), loadOrCreateIdentity(join(dir, `${name}-client`), "client")]);
     const logs: string[] = [];
     const agent = await startAgent({ host: "127.0.0.1", port: 0, volumes: [{ deviceName: "/dev/xvda", path: loop, ...(open ? { open } : {}) }], identity: agentId, authorize: (fp) => fp === clientId.fingerprint, log: (line) => logs.push(line) });
@@ -109,6 +109,7 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
         intervalMs: 50,
         batchLeaves: 16,
         onEvent: (event) => {
+          onEvent?.(event);
           if (event.type === "pass-complete" && !onPass(event.pass)) finish.abort();
         },
       });
@@ -282,6 +283,32 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
     expect(readAt[2]! - readAt[1]!).toBeLessThan(2 * MiB);
     expect(readAt[3]! - readAt[2]!).toBeGreaterThanOrEqual(MiB);
     expect(readAt[3]! - readAt[2]!).toBeLessThanOrEqual(8 * MiB);
+    expect(execFileSync("cmp", [loop, target]).length).toBe(0);
+  });
+
+  it("reports a continuous pass's backlog: the bytes written on the Recovery Instance and not read yet", async () => {
+    const size = 16 * MiB;
+    const loop = await loopOf("backlog.img", random(size, "backlog"));
+    // The progress events of each pass, by pass number.
+    const seen = new Map<number, { phase: string; backlog?: number }[]>();
+    let pass = 1;
+    const { target } = await continuousFrom("backlog", loop, size, (done) => {
+      pass = done + 1;
+      // Three whole 1 MiB regions, written while no pass runs.
+      if (done === 2) dd(loop, 5 * MiB, 3 * MiB, ["oflag=direct"]);
+      return done < 3;
+    }, undefined, (event) => {
+      if (event.type !== "progress") return;
+      seen.set(pass, [...(seen.get(pass) ?? []), { phase: event.phase, backlog: event.backlogBytes }]);
+    });
+    // The first pass is a copy: no backlog figure. A quiet pass has none to send.
+    expect(seen.get(1)!.every((p) => p.phase === "copy" && p.backlog === undefined)).toBe(true);
+    expect(seen.get(2)!.map((p) => p.backlog)).toEqual(seen.get(2)!.map(() => 0));
+    // After the write, the pass starts 3 MiB behind and ends caught up; so does the final pass.
+    const third = seen.get(3)!;
+    expect(third[0]).toEqual({ phase: "continuous", backlog: 3 * MiB });
+    expect(third.at(-1)).toEqual({ phase: "continuous", backlog: 0 });
+    expect(seen.get(4)!.at(-1)).toEqual({ phase: "continuous", backlog: 0 });
     expect(execFileSync("cmp", [loop, target]).length).toBe(0);
   });
 });
