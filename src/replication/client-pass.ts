@@ -63,7 +63,10 @@ export interface LocalVolume {
   index: number;
   device: string;
   sink: BlockSink;
+  /** Bytes replicated: the smaller of the local disk and the recovery volume. */
   size: number;
+  /** The recovery volume's size as the plan knows it (DRS); the agent must serve exactly that. */
+  recoveryBytes: number;
   /**
    * The first failed background flush. Linux reports a writeback error to an open file once, so a
    * later fdatasync on it succeeds while the pages that failed are marked clean and read back

@@ -74,7 +74,7 @@ export interface ReplicationSummary {
 const HEARTBEAT_MS = 15_000;
 
 /** Errors after which trying again cannot help. */
-const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "TARGET_BUSY", "IO_ERROR", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
+const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "VOLUME_SIZE_MISMATCH", "TARGET_BUSY", "IO_ERROR", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
 
 /** Opens a WebSocket over TLS 1.3 to the agent; sends nothing until its certificate is pinned. */
 function openWebSocket(options: ReplicateOptions): Promise<{ link: FrameLink; proof: (role: "client" | "agent") => string }> {
@@ -178,6 +178,20 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
     connection.fail(new ReplicationError("AGENT_IMPOSTOR", "the agent does not know the pairing code"));
     throw new ReplicationError("AGENT_IMPOSTOR", `the agent at ${options.address} could not prove the pairing code: nothing was sent; check --agent-address and --pairing-code`);
   }
+  // Both ends replicate min(local, served) bytes: a volume served at another size than the plan
+  // was made for would be copied in part (or beyond what the mapping checked) and pass as equal.
+  const served = Array.isArray(frame.body.volumes) ? (frame.body.volumes as { bytes?: unknown }[]) : [];
+  for (const local of locals) {
+    const bytes = served[local.index]?.bytes;
+    if (bytes !== local.recoveryBytes) {
+      const error = new ReplicationError(
+        "VOLUME_SIZE_MISMATCH",
+        `the agent serves ${local.device} as ${typeof bytes === "number" ? `${bytes} bytes` : "no volume"}, but the Recovery Instance's volume is ${local.recoveryBytes} bytes: the agent's --volume ${local.device}=PATH names another disk; nothing was written`,
+      );
+      connection.fail(error);
+      throw error;
+    }
+  }
   return connection;
 }
 
@@ -194,7 +208,7 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
   try {
     for (const [index, v] of volumes.entries()) {
       const sink = await (v.open ? v.open() : openVolume(v.localPath, "write", "client"));
-      locals.push({ index, device: v.recoveryDevice, sink, size: Math.min(v.localBytes, v.recoveryBytes, sink.size) });
+      locals.push({ index, device: v.recoveryDevice, sink, size: Math.min(v.localBytes, v.recoveryBytes, sink.size), recoveryBytes: v.recoveryBytes });
     }
     return await replicateVolumes(connect, options, locals);
   } finally {

@@ -121,6 +121,20 @@ describe("engine over in-memory disks and link", () => {
     expect(target.writes.every((w) => w.offset + w.length <= 4 * MiB)).toBe(true);
   });
 
+  it("an agent serving a volume of another size than the plan's is refused before anything is written", async () => {
+    // A --volume naming another disk: 64 KiB short, the last leaf was left stale and counted equal.
+    // One leaf longer, zero there: the tail check passes, the size check must not.
+    for (const served of [4 * MiB - LEAF, 4 * MiB + LEAF]) {
+      const source = new MemoryDisk(Buffer.concat([volume(Math.min(served, 4 * MiB), "size"), Buffer.alloc(Math.max(0, served - 4 * MiB))]));
+      const target = new MemoryDisk(Buffer.alloc(4 * MiB, 0x5a));
+      await expect(replicateMemory(source, target, { recoveryBytes: 4 * MiB })).rejects.toMatchObject({
+        code: "VOLUME_SIZE_MISMATCH",
+        message: expect.stringContaining(`serves /dev/xvda as ${served} bytes, but the Recovery Instance's volume is ${4 * MiB} bytes`),
+      });
+      expect(target.writtenBytes).toBe(0);
+    }
+  });
+
   it("fractional tail, all zeros: accepted, the local size is filled, a short last leaf included", async () => {
     const local = 3 * MiB + 5 * KiB;
     const bytes = Buffer.alloc(4 * MiB);

@@ -185,7 +185,7 @@ describe("a long-lived connection", () => {
     const ready = new Promise((resolve) => connection.setHandler(resolve));
     connection.send({ type: Type.Hello, version: VERSION, body: { volumes: [{ device: "/dev/xvda", localBytes: target.size }], throttleMbps: 0, codecs: [] } });
     await ready;
-    const locals = [{ index: 0, device: "/dev/xvda", sink: target, size: target.size }];
+    const locals = [{ index: 0, device: "/dev/xvda", sink: target, size: target.size, recoveryBytes: source.size }];
     const known = [new Map<number, Buffer>()];
     const waiters: number[] = [];
     for (let pass = 0; pass < 6; pass += 1) {
