@@ -16,7 +16,7 @@
  * frame, only when the link's queue is above its high water mark. DATA frames carry runs of up to
  * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
  */
-import { decode, encode, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
+import { decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
 import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
@@ -190,12 +190,14 @@ class Session {
     // order their answers leave (slab.ts: anything else can deadlock, one volume's batches holding
     // the budget while another's, answered first, wait for it).
     const taking = this.slab.take(length);
-    // A pass starts at the first leaf; the batches behind this one wait for its start too.
-    if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) entry.pass = startPass(entry, this.log);
+    // A pass starts at the first leaf, or where the client says (a resumed pass skips what it
+    // finished); the batches behind this one wait for its start too.
+    const starts = (frame.first === 0 || (frame.flags & GROUP_PASS_START) !== 0) && !(frame.flags & GROUP_VERIFY);
+    if (starts) entry.pass = startPass(entry, this.log);
     let buf: Buffer | undefined;
     try {
       const pass = await entry.pass;
-      if (frame.first === 0 && !(frame.flags & GROUP_VERIFY)) await this.backlog(frame.volume, true);
+      if (starts) await this.backlog(frame.volume, true);
       buf = await taking;
       // With a tracker, it alone says what was written (by region); without, the stamp (all or nothing).
       const quiet = entry.tracker ? !entry.tracker.written(start, length) : pass?.unchanged === true;

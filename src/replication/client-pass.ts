@@ -28,7 +28,7 @@
  * it found equal (`PassCounts.equalGroups`).
  */
 import { BatchLayout } from "./batches.js";
-import { DIGEST_SIZE, GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
+import { DIGEST_SIZE, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
 import { ReplicationError } from "./errors.js";
@@ -91,6 +91,33 @@ export interface PassCounts {
   equalGroups: Map<number, Buffer>;
 }
 
+/**
+ * What one pass has done so far, kept across the attempts of it that a dropped link cut short: the
+ * next attempt skips the batches already finished, and the counts add up over all attempts (data
+ * sent again after a fault counts again).
+ */
+export interface PassProgress {
+  counts: PassCounts[];
+  /** First leaves of each volume's batches finished in this pass: compared equal, or written and
+   * checked (a repair among them is in `counts.repaired`, for the verification passes). */
+  settled: Set<number>[];
+  /** Bytes each volume's finished batches cover, for progress events. */
+  hashed: number[];
+}
+
+export function startProgress(volumes: number): PassProgress {
+  return {
+    counts: Array.from({ length: volumes }, () => ({ sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>(), equalGroups: new Map<number, Buffer>() })),
+    settled: Array.from({ length: volumes }, () => new Set<number>()),
+    hashed: new Array<number>(volumes).fill(0),
+  };
+}
+
+/** Batches finished so far, over all volumes: a retry that adds to it made progress. */
+export function settledCount(progress: PassProgress): number {
+  return progress.settled.reduce((a, set) => a + set.size, 0);
+}
+
 export interface PassSettings {
   batchLeaves: number;
   window: number;
@@ -130,14 +157,18 @@ const STALL_MS = 120_000;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 
-export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[], known?: Map<number, Buffer>[]): Promise<PassCounts[]> {
+/**
+ * Runs (the rest of) a pass: `progress` carries what earlier attempts of it finished, and collects
+ * what this one does as it goes, so that it still holds it when the link drops.
+ */
+export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[], known?: Map<number, Buffer>[], progress: PassProgress = startProgress(locals.length)): Promise<PassCounts[]> {
   const { batchLeaves, window } = settings;
   const started = Date.now();
   // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
   const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
-  const perVolume = locals.map(() => ({
-    counts: { sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>(), equalGroups: new Map() } as PassCounts,
-    hashed: 0,
+  const perVolume = locals.map((_, i) => ({
+    counts: progress.counts[i]!,
+    settled: progress.settled[i]!,
     landed: Promise.resolve(),
     /** Bytes written since the last flush was started, and that flush (at most one at a time). */
     unflushed: 0,
@@ -156,22 +187,26 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     for (const first of set) bytes += Math.max(0, Math.min(layouts[i]!.length(first) * LEAF_SIZE, local.size - first * LEAF_SIZE));
     return bytes;
   });
+  /** This attempt's scanning rate counts only what it hashed itself. */
+  const hashedBefore = [...progress.hashed];
   const emit = (i: number) => {
     const v = perVolume[i]!;
     const total = totals[i]!;
+    // A batch hashed by an attempt that then failed is hashed again: never more than the total.
+    const hashed = Math.min(total, progress.hashed[i]!);
     const seconds = (Date.now() - started) / 1000;
-    const rate = seconds > 0 ? v.hashed / seconds : 0;
+    const rate = seconds > 0 ? (progress.hashed[i]! - hashedBefore[i]!) / seconds : 0;
     settings.onEvent?.({
       type: "progress",
       volume: locals[i]!.device,
       phase,
       totalBytes: total,
-      hashedBytes: v.hashed,
+      hashedBytes: hashed,
       sentBytes: v.counts.sent,
       skippedEqualBytes: v.counts.equal,
       skippedZeroBytes: v.counts.zero,
       bytesPerSecond: rate,
-      etaSeconds: rate > 0 ? (total - v.hashed) / rate : undefined,
+      etaSeconds: rate > 0 ? (total - hashed) / rate : undefined,
       lagSeconds: lagSince === undefined ? undefined : (Date.now() - lagSince) / 1000,
       backlogBytes: phase === "continuous" ? v.backlog : undefined,
     });
@@ -340,15 +375,14 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           // Leaves the agent did not answer were equal; the all-zero ones count as zero (in a
           // known batch, not read, they all count as equal).
           const digests = batch.digests;
-          if (counted && digests) {
+          if (counted) {
             for (let k = 0; k < count; k += 1) {
               if (answered[k] === 1) continue;
               const len = Math.min(LEAF_SIZE, local.size - (first + k) * LEAF_SIZE);
-              if (digests[k]!.equals(zeroDigest(len))) v.counts.zero += len;
+              if (digests?.[k]!.equals(zeroDigest(len))) v.counts.zero += len;
+              else v.counts.equal += len;
             }
-          }
-          if (counted) {
-            v.hashed += readBytes;
+            progress.hashed[i]! += readBytes;
             emit(i);
           }
           resolve({ answered, digests: batch.digests });
@@ -356,7 +390,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       };
       v.inFlight.set(index, batch);
     });
-    const flags = verify ? GROUP_VERIFY : 0;
+    // The first GROUP of an attempt tells the agent a pass starts there (a retry may skip leaf 0).
+    const flags = verify ? GROUP_VERIFY : first === passStart[i] ? GROUP_PASS_START : 0;
     if (!connection.send({ type: Type.Group, volume: i, batch: id, first, count, flags, digest: group })) {
       await connection.whileOpen(connection.ready());
     }
@@ -442,6 +477,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           } else {
             v.counts.equalGroups.set(first, group);
           }
+          v.settled.add(first);
         }),
       );
       if (waits.length >= window) await connection.whileOpen(waits.shift()!);
@@ -449,19 +485,26 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     await connection.whileOpen(Promise.all(waits));
   };
 
+  /** The first batch each volume's copy lane sends in this attempt (GROUP_PASS_START). */
+  const passStart: (number | undefined)[] = [];
+
   const volumePass = async (i: number): Promise<PassCounts> => {
     const v = perVolume[i]!;
     const local = locals[i]!;
-    const listed = [...layouts[i]!.firsts()].filter((first) => !only || only[i]?.has(first));
+    const listed = [...layouts[i]!.firsts()].filter((first) => (!only || only[i]?.has(first)) && !v.settled.has(first));
     if (phase === "verify") {
-      await lane(i, listed, true, () => undefined);
+      await lane(i, listed, true, (first) => v.settled.add(first));
     } else {
+      passStart[i] = listed[0];
       // Batches that received writes go to the verification lane as soon as they have landed.
       const written = new BatchQueue();
       const copying = lane(i, listed, false, (first, group, { digests, answered }) => {
         if (answered.includes(1)) written.push({ first, digests, answered });
-        // Equal as read: a known batch the agent asked about was read since, and its digests rule.
-        else v.counts.equalGroups.set(first, digests ? groupDigest(digests) : group);
+        else {
+          // Equal as read: a known batch the agent asked about was read since, and its digests rule.
+          v.counts.equalGroups.set(first, digests ? groupDigest(digests) : group);
+          v.settled.add(first);
+        }
       }).finally(() => written.end());
       await Promise.all([copying, verifyLane(i, written)]);
     }
@@ -473,8 +516,6 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       const e = local.flushError;
       throw e instanceof ReplicationError ? e : new ReplicationError("IO_ERROR", `flushing ${local.device}: ${String(e)}`, { cause: e });
     }
-    // Equal: everything neither sent as data nor zero, known once the pass is complete.
-    v.counts.equal = Math.max(0, totals[i]! - v.counts.sent - v.counts.zero);
     emit(i);
     return v.counts;
   };

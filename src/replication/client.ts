@@ -14,7 +14,7 @@ import { WebSocket } from "ws";
 import type { TLSSocket } from "node:tls";
 import { LEAF_SIZE, MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { Connection } from "./client-connection.js";
-import { runPass, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
+import { runPass, settledCount, startProgress, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
 import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { wsLink, type FrameLink } from "./link.js";
@@ -235,9 +235,13 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   const cancel = () => connection?.fail(new ReplicationError("CANCELLED", "cancelled"));
   options.signal?.addEventListener("abort", cancel, { once: true });
 
-  // Runs one pass, reconnecting (and rerunning the pass) when the link drops.
+  // Runs one pass, reconnecting when the link drops; a new attempt goes on from the batches the
+  // failed ones finished, and the count of attempts starts again whenever one made progress: a
+  // long pass over a link that drops now and then goes on, a link that never carries a batch does not.
   const pass = async (phase: Phase, lagSince?: number, only?: Set<number>[], trust = false): Promise<PassCounts[]> => {
+    const progress = startProgress(locals.length);
     for (let attempt = 1; ; attempt += 1) {
+      const finished = settledCount(progress);
       try {
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
         if (!connection) {
@@ -245,7 +249,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           options.onEvent?.({ type: "connected", address: options.address });
         }
         const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, stallMs: options.stallMs, signal: options.signal, onEvent: options.onEvent };
-        const counts = await runPass(connection, locals, phase, settings, lagSince, only, trust ? known : undefined);
+        const counts = await runPass(connection, locals, phase, settings, lagSince, only, trust ? known : undefined, progress);
         summary.passes += 1;
         return counts;
       } catch (error) {
@@ -256,6 +260,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           connection = null;
         }
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
+        if (settledCount(progress) > finished) attempt = 1;
         if (FATAL.has(e.code) || attempt >= attempts) {
           if (e.code === "CONNECTION_LOST" || e.code === "CORRUPT_FRAME") throw new ReplicationError("AGENT_UNREACHABLE", `${e.message}; gave up after ${attempt} attempts`, { cause: e });
           throw e;

@@ -16,6 +16,8 @@
  *   ERROR       0x07 json {code, message}
  *   GROUP       0x08 vol:u8 batch:u32 first:u64 count:u16 flags:u8 BLAKE3 of the batch's leaf digests
  *                                                       flag 1: verification, compare with what was served
+ *                                                       flag 2: a pass starts here (a pass resumed
+ *                                                       after a dropped link may skip leaf 0)
  *   NEED_LEAVES 0x09 vol:u8 batch:u32                    agent -> client: this batch differs
  *   BACKLOG     0x0A vol:u8 bytes:u64                    agent -> client: bytes of the volume written
  *                                                       since the agent last read them (write
@@ -55,8 +57,9 @@ export const enum Codec {
 }
 const CODECS = new Set<number>([Codec.Raw, Codec.Brotli]);
 
-/** GROUP flags. */
+/** GROUP flags: a verification (compare with what was served), and the first batch of a pass. */
 export const GROUP_VERIFY = 1;
+export const GROUP_PASS_START = 2;
 
 export const enum Type {
   Hello = 1,

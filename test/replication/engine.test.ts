@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { replicateOver, serveSession, type Connect, type ReplicationSummary } from "../../src/replication/index.js";
+import { replicateOver, serveSession, type Connect, type ReplicationEvent, type ReplicationSummary } from "../../src/replication/index.js";
 import { decode, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { random } from "./random-bytes.js";
@@ -37,7 +37,7 @@ interface Run {
 }
 
 /** Replicates `source` into `target` over in-memory links (one per connection attempt). */
-async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: { recoveryBytes?: number; link?: PairOptions; compression?: boolean; window?: number } = {}): Promise<Run> {
+async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: { recoveryBytes?: number; link?: PairOptions; compression?: boolean; window?: number; onEvent?: (event: ReplicationEvent) => void } = {}): Promise<Run> {
   const counts: Counts = { toAgent: 0, toClient: 0 };
   let connections = 0;
   const sessions: Promise<unknown>[] = [];
@@ -54,6 +54,7 @@ async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: 
     batchLeaves: 16,
     window: options.window ?? 4,
     compression: options.compression ?? false,
+    onEvent: options.onEvent,
   });
   await Promise.all(sessions);
   return { summary, counts, connections };
@@ -66,11 +67,18 @@ describe("engine over in-memory disks and link", () => {
   it("identical disks: no data crosses, digests stay far below 0.1% of the volume", async () => {
     const source = new MemoryDisk(volume(8 * MiB, "same"));
     const target = new MemoryDisk(Buffer.from(source.bytes));
-    const { summary, counts } = await replicateMemory(source, target);
+    const progress: { equal: number; zero: number; hashed: number }[] = [];
+    const { summary, counts } = await replicateMemory(source, target, {
+      onEvent: (e) => e.type === "progress" && progress.push({ equal: e.skippedEqualBytes, zero: e.skippedZeroBytes, hashed: e.hashedBytes }),
+    });
     expect(summary.sentBytes).toBe(0);
     expect(target.writtenBytes).toBe(0);
     expect(summary.skippedEqualBytes).toBe(4 * MiB);
     expect(summary.skippedZeroBytes).toBe(4 * MiB);
+    // Counted as each batch is done, not only at the end: every event adds up to what was scanned
+    // (the first batch is a 64 KiB one of data; docs/protocol.md, "A pass").
+    expect(progress[0]).toEqual({ equal: LEAF, zero: 0, hashed: LEAF });
+    expect(progress.every((p) => p.equal + p.zero === p.hashed)).toBe(true);
     // HELLO + READY, then one 49-byte GROUP and one 6-byte BATCH_DONE per 1 MiB batch.
     expect(wire(counts)).toBeLessThan(0.001 * 8 * MiB);
     expect(summary.wireBytes).toBe(wire(counts));

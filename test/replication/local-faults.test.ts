@@ -8,21 +8,25 @@ import { replicateOver, serveSession, type Connect } from "../../src/replication
 import type { EngineOptions } from "../../src/replication/client.js";
 import { Connection } from "../../src/replication/client-connection.js";
 import { runPass } from "../../src/replication/client-pass.js";
-import { Type, VERSION } from "../../src/replication/codec.js";
+import { GROUP_VERIFY, Type, VERSION } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
-import { linkPair } from "./memory-link.js";
+import { linkPair, type PairOptions } from "./memory-link.js";
 import { random } from "./random-bytes.js";
 
 const MiB = 2 ** 20;
 const LEAF = 64 * 1024;
 
-function serve(source: MemoryDisk, tap?: (pair: ReturnType<typeof linkPair>, session: number) => void): { connect: Connect; sessions: () => number } {
+type Pair = ReturnType<typeof linkPair>;
+
+/** An agent session over `source` for each connection; `link` gives each session's link options
+ * (a frame tap, which may end the link it is on). */
+function serve(source: MemoryDisk, tap?: (pair: Pair, session: number) => void, link?: (session: number, pair: () => Pair) => PairOptions): { connect: Connect; sessions: () => number } {
   let sessions = 0;
   return {
     sessions: () => sessions,
     connect: async () => {
       sessions += 1;
-      const pair = linkPair();
+      const pair: Pair = linkPair(link?.(sessions, () => pair));
       tap?.(pair, sessions);
       void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" });
       return { link: pair.client };
@@ -196,5 +200,42 @@ describe("a long-lived connection", () => {
     connection.close();
     // 32 batches a pass: before, each left a waiter behind (32 more every pass).
     expect(waiters.every((n) => n === 0)).toBe(true);
+  });
+
+  it("a pass whose link drops again and again goes on from where each attempt stopped, past the attempt limit", async () => {
+    const source = new MemoryDisk(random(16 * MiB, "drops"));
+    const target = new MemoryDisk(Buffer.alloc(16 * MiB));
+    // Each link is cut once 3 MiB of DATA have crossed it; the copy lane's first GROUP of each
+    // session says where that attempt started.
+    const starts: number[] = [];
+    const { connect, sessions } = serve(source, undefined, (_, pair) => {
+      let data = 0;
+      let first: number | undefined;
+      return {
+        tap: (frame, from) => {
+          if (from === "client" && frame[0] === Type.Group && first === undefined && (frame[16]! & GROUP_VERIFY) === 0) {
+            first = Number(frame.readBigUInt64BE(6));
+            starts.push(first);
+          }
+          if (from === "agent" && frame[0] === Type.Data && (data += frame.length) > 3 * MiB) pair().agent.terminate();
+          return frame;
+        },
+      };
+    });
+    const reasons: string[] = [];
+    const summary = await once(connect, source, target, {}, reasons);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+    // Three attempts at most without progress; with it, as many as the pass needs.
+    expect(sessions()).toBeGreaterThanOrEqual(5);
+    expect(reasons.length).toBe(sessions() - 1);
+    expect(starts[0]).toBe(0);
+    for (let k = 1; k < starts.length; k += 1) expect(starts[k]!).toBeGreaterThan(starts[k - 1]!);
+    // Every attempt counts what it sent: all 16 MiB, plus what was in flight at each cut.
+    expect(summary.sentBytes).toBeGreaterThanOrEqual(16 * MiB);
+    expect(summary.sentBytes).toBeLessThan(16 * MiB + (sessions() - 1) * 4 * MiB);
+    // The client read its disk once and read back what it wrote (32 MiB), plus, at each cut, the
+    // batches then unfinished: at most 4 in flight and 1 read ahead, and 4 being read back (1 MiB
+    // each). Reading again from the start at each cut would add about 90 MiB.
+    expect(target.readBytes).toBeLessThan(32 * MiB + (sessions() - 1) * 9 * MiB);
   });
 });

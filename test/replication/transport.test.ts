@@ -183,7 +183,10 @@ describe("replication over TLS on 127.0.0.1", () => {
         const summary = await sync(port, [{ local: target, localBytes: 16 * MiB, recoveryBytes: 16 * MiB }], { onEvent: (e) => events.push(e.type) });
         expect(cuts).toBe(1);
         expect(events).toContain("reconnecting");
-        expect(summary.sentBytes).toBeLessThan(8 * MiB * 1.3);
+        // 8 MiB of the image is not zero, and every attempt's data counts: what was in flight at
+        // the cut (under 2 MiB) may cross twice, nothing else.
+        expect(summary.sentBytes).toBeGreaterThanOrEqual(8 * MiB);
+        expect(summary.sentBytes).toBeLessThan(10 * MiB);
       } finally {
         proxy.close();
       }
