@@ -56,6 +56,7 @@ export type ReplicationEvent =
       backlogBytes?: number;
     }
   | { type: "reconnecting"; attempt: number; delayMs: number; reason: string }
+  /** After each pass and its verification: the leaves of this volume found different and repaired. */
   | { type: "verified"; volume: string; mismatchesRepaired: number }
   | { type: "pass-complete"; pass: number; phase: Phase };
 

@@ -286,7 +286,8 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       summary.skippedEqualBytes = counts.reduce((a, c) => a + c.equal, 0);
       summary.skippedZeroBytes = counts.reduce((a, c) => a + c.zero, 0);
     }
-    summary.mismatchesRepaired += counts.reduce((a, c) => a + c.repairedLeaves, 0);
+    // Leaves repaired in this pass, per volume: the verified event says which disk needed them.
+    const repaired = counts.map((c) => c.repairedLeaves);
     // Batches without writes were compared (group digest) in the pass itself, and those with
     // writes were read back and compared in its verification lane; only repairs need another look.
     let toCheck = counts.map((c) => c.repaired);
@@ -294,9 +295,10 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       if (round >= 3) throw new ReplicationError("VERIFY_MISMATCH", `verification still finds differences after ${round} repairs: the local disk may be failing`);
       const check = await pass("verify", undefined, toCheck);
       toCheck = check.map((c) => c.written);
-      summary.mismatchesRepaired += check.reduce((a, c) => a + Math.ceil((c.sent + c.zeroWritten) / LEAF_SIZE), 0);
+      check.forEach((c, i) => (repaired[i]! += Math.ceil((c.sent + c.zeroWritten) / LEAF_SIZE)));
     }
-    for (const l of locals) options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: summary.mismatchesRepaired });
+    summary.mismatchesRepaired += repaired.reduce((a, b) => a + b, 0);
+    locals.forEach((l, i) => options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: repaired[i]! }));
   };
 
   try {

@@ -184,6 +184,33 @@ describe("engine over in-memory disks and link", () => {
     expect(sha(target.bytes)).toBe(sha(source.bytes));
   });
 
+  it("with two volumes, the verified event of each counts its own repairs", async () => {
+    const sources = [new MemoryDisk(volume(2 * MiB, "va")), new MemoryDisk(volume(2 * MiB, "vb"))];
+    const targets = [new MemoryDisk(Buffer.alloc(2 * MiB)), new MemoryDisk(Buffer.alloc(2 * MiB))];
+    let lied = 0;
+    targets[1]!.damage = (offset, data) => {
+      if (lied === 0 && offset <= 100 && offset + data.length > 100) {
+        data.writeUInt8(data.readUInt8(100 - offset) ^ 0xff, 100 - offset);
+        lied += 1;
+      }
+    };
+    const connect: Connect = async () => {
+      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
+      const volumes = sources.map((source, i) => ({ deviceName: `/dev/xvd${"ab"[i]}`, path: "memory", open: async () => source }));
+      void serveSession(pair.agent, { volumes, log: () => undefined, who: "test" });
+      return { link: pair.client };
+    };
+    const verified: [string, number][] = [];
+    const summary = await replicateOver(
+      connect,
+      targets.map((t, i) => ({ recoveryDevice: `/dev/xvd${"ab"[i]}`, localPath: "memory", localBytes: 2 * MiB, recoveryBytes: 2 * MiB, open: async () => t })),
+      { address: "memory", mode: "once", batchLeaves: 16, window: 4, compression: false, onEvent: (e) => e.type === "verified" && verified.push([e.volume, e.mismatchesRepaired]) },
+    );
+    expect(verified).toEqual([["/dev/xvda", 0], ["/dev/xvdb", 1]]);
+    expect(summary.mismatchesRepaired).toBe(1);
+    expect(targets.map((t, i) => t.bytes.equals(sources[i]!.bytes))).toEqual([true, true]);
+  });
+
   it("a disk that damages every write: the verification gives up with VERIFY_MISMATCH", async () => {
     const source = new MemoryDisk(volume(2 * MiB, "bad"));
     const target = new MemoryDisk(Buffer.alloc(2 * MiB));
