@@ -122,6 +122,9 @@ export function settledCount(progress: PassProgress): number {
 export interface PassSettings {
   batchLeaves: number;
   window: number;
+  /** Read buffers, kept across passes (their arena is page-aligned for direct reads: aligned.ts);
+   * three batches per volume. A pass makes its own when none is given. */
+  slab?: Slab;
   /** Silence from the agent, while it owes answers, after which the link is dropped (Connection.watch). */
   stallMs?: number;
   signal?: AbortSignal;
@@ -165,8 +168,7 @@ const VERIFY_ID = 0x80000000;
 export async function runPass(connection: Connection, locals: LocalVolume[], phase: Phase, settings: PassSettings, lagSince: number | undefined, only?: Set<number>[], known?: Map<number, Buffer>[], progress: PassProgress = startProgress(locals.length)): Promise<PassCounts[]> {
   const { batchLeaves, window } = settings;
   const started = Date.now();
-  // Three batches per volume in memory at most: one being hashed, the next being read, one read back.
-  const slab = new Slab(3 * locals.length * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
+  const slab = settings.slab ?? passSlab(locals.length, batchLeaves);
   const perVolume = locals.map((_, i) => ({
     counts: progress.counts[i]!,
     settled: progress.settled[i]!,
@@ -537,6 +539,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   } finally {
     unwatch();
   }
+}
+
+/** Three batches per volume in memory at most: one being hashed, the next being read, one read back. */
+export function passSlab(volumes: number, batchLeaves: number): Slab {
+  return new Slab(3 * volumes * batchLeaves * LEAF_SIZE, batchLeaves * LEAF_SIZE);
 }
 
 /** A batch as the copy lane found it: its leaves, their digests (null: known, not read), its group digest. */

@@ -14,7 +14,7 @@ import { WebSocket } from "ws";
 import type { TLSSocket } from "node:tls";
 import { LEAF_SIZE, MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { Connection } from "./client-connection.js";
-import { runPass, settledCount, startProgress, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
+import { passSlab, runPass, settledCount, startProgress, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
 import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { wsLink, type FrameLink } from "./link.js";
@@ -230,6 +230,9 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   // Continuous passes: the group digests of the batches the previous pass found equal, which this
   // client, the disks' only writer, need not read again (client-pass.ts). A final pass reads all.
   const known = locals.map(() => new Map<number, Buffer>());
+  // One set of read buffers for the whole replication: a buffer a failed attempt still reads into
+  // comes back to it when that read ends.
+  const slab = passSlab(locals.length, options.batchLeaves ?? 256);
 
   // A cancel ends the pass at once, even one waiting on an agent that does not answer.
   const cancel = () => connection?.fail(new ReplicationError("CANCELLED", "cancelled"));
@@ -248,7 +251,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           connection = await handshake(connect, options, locals);
           options.onEvent?.({ type: "connected", address: options.address });
         }
-        const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, stallMs: options.stallMs, signal: options.signal, onEvent: options.onEvent };
+        const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, slab, stallMs: options.stallMs, signal: options.signal, onEvent: options.onEvent };
         const counts = await runPass(connection, locals, phase, settings, lagSince, only, trust ? known : undefined, progress);
         summary.passes += 1;
         return counts;

@@ -6,10 +6,20 @@
  *
  * Waiters are served first come, first served, so a caller that takes buffers in the order it will
  * give them back cannot deadlock against itself.
+ *
+ * The unit buffers are cut from one page-aligned arena (aligned.ts), so that a scan can read into
+ * them with O_DIRECT; a slab is meant to live as long as its session or replication.
  */
+import { alignedBuffer } from "./aligned.js";
+
 export class Slab {
   private inUse = 0;
   private free: Buffer[] = [];
+  /** Every unit buffer there can be at once, made on the first take; `carved` of them handed out so far. */
+  private arena: Buffer | null = null;
+  private carved = 0;
+  /** Bytes counted for each buffer that is not a unit of the arena, by its memory. */
+  private readonly own = new Map<ArrayBufferLike, number>();
   private waiters: { size: number; wake: () => void }[] = [];
 
   /**
@@ -35,16 +45,35 @@ export class Slab {
     } else {
       this.inUse += size;
     }
-    // Buffers are never more than the budget: a new one is made only when none is free.
-    const buf = size === this.unit ? (this.free.pop() ?? Buffer.allocUnsafeSlow(size)) : Buffer.allocUnsafeSlow(size);
+    // Buffers are never more than the budget: a new one is cut only when none is free.
+    const buf = (size === this.unit ? this.free.pop() : undefined) ?? this.cut(size);
     return buf.subarray(0, bytes);
   }
 
+  /** The arena's next unit (budget / unit of them, at least one); a larger buffer of its own. */
+  private cut(size: number): Buffer {
+    this.arena ??= alignedBuffer(Math.max(1, Math.floor(this.budget / this.unit)) * this.unit);
+    const at = this.carved * this.unit;
+    if (size === this.unit && at + size <= this.arena.length) {
+      this.carved += 1;
+      return this.arena.subarray(at, at + size);
+    }
+    const buf = alignedBuffer(size);
+    this.own.set(buf.buffer, size);
+    return buf;
+  }
+
   give(buf: Buffer): void {
-    // Buffers come from allocUnsafeSlow: each owns its whole ArrayBuffer.
-    const whole = Buffer.from(buf.buffer, 0, buf.buffer.byteLength);
-    this.inUse -= whole.length;
-    if (whole.length === this.unit) this.free.push(whole);
+    // A unit goes back to the free list whole, however much of it the caller kept using.
+    const arena = this.arena;
+    if (arena !== null && buf.buffer === arena.buffer) {
+      const at = Math.floor((buf.byteOffset - arena.byteOffset) / this.unit) * this.unit;
+      this.inUse -= this.unit;
+      this.free.push(arena.subarray(at, at + this.unit));
+    } else {
+      this.inUse -= this.own.get(buf.buffer) ?? buf.length;
+      this.own.delete(buf.buffer);
+    }
     while (this.waiters.length > 0 && this.fits(this.waiters[0]!.size)) {
       const next = this.waiters.shift()!;
       this.inUse += next.size;

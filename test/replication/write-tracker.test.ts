@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateIdentity, openVolume, replicate, startAgent, type BlockSource, type ReplicationEvent } from "../../src/replication/index.js";
 import { trackWrites, type WriteTracker } from "../../src/replication/write-tracker.js";
@@ -85,17 +85,20 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
   });
 
   /**
-   * Continuous replication from an agent on 127.0.0.1 serving `loop` into an image file, calling
-   * `onPass` after each pass until it returns false; then the final pass. Returns the agent's log
-   * and the target's path.
+   * Continuous replication from an agent on 127.0.0.1 serving `loop` into an image file (or into
+   * `extra.target`), calling `onPass` after each pass until it returns false; then the final pass.
+   * Returns the agent's log and the target's path.
    */
-  const continuousFrom = async (name: string, loop: string, size: number, onPass: (pass: number) => boolean, open?: () => Promise<BlockSource>, onEvent?: (event: ReplicationEvent) => void) => {
+  const continuousFrom = async (name: string, loop: string, size: number, onPass: (pass: number) => boolean, extra: { open?: () => Promise<BlockSource>; onEvent?: (event: ReplicationEvent) => void; target?: string } = {}) => {
+    const { open, onEvent } = extra;
     const [agentId, clientId] = await Promise.all([loadOrCreateIdentity(join(dir, `${name}-agent`), "agent"), loadOrCreateIdentity(join(dir, `${name}-client`), "client")]);
     const logs: string[] = [];
     const agent = await startAgent({ host: "127.0.0.1", port: 0, volumes: [{ deviceName: "/dev/xvda", path: loop, ...(open ? { open } : {}) }], identity: agentId, authorize: (fp) => fp === clientId.fingerprint, log: (line) => logs.push(line) });
-    const target = join(dir, `${name}-local.img`);
-    await writeFile(target, "");
-    await truncate(target, size);
+    const target = extra.target ?? join(dir, `${name}-local.img`);
+    if (!extra.target) {
+      await writeFile(target, "");
+      await truncate(target, size);
+    }
     const finish = new AbortController();
     try {
       await replicate({
@@ -248,7 +251,7 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
     const { target } = await continuousFrom("race", loop, size, (pass) => {
       if (pass === 2) armed = true;
       return pass < 5;
-    }, open);
+    }, { open });
     expect(execFileSync("cmp", [loop, target]).length).toBe(0);
   });
 
@@ -297,9 +300,11 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
       // Three whole 1 MiB regions, written while no pass runs.
       if (done === 2) dd(loop, 5 * MiB, 3 * MiB, ["oflag=direct"]);
       return done < 3;
-    }, undefined, (event) => {
-      if (event.type !== "progress") return;
-      seen.set(pass, [...(seen.get(pass) ?? []), { phase: event.phase, backlog: event.backlogBytes }]);
+    }, {
+      onEvent: (event) => {
+        if (event.type !== "progress") return;
+        seen.set(pass, [...(seen.get(pass) ?? []), { phase: event.phase, backlog: event.backlogBytes }]);
+      },
     });
     // The first pass is a copy: no backlog figure. A quiet pass has none to send.
     expect(seen.get(1)!.every((p) => p.phase === "copy" && p.backlog === undefined)).toBe(true);
@@ -310,5 +315,32 @@ describe.skipIf(!root)("the write tracker (root, loop devices)", () => {
     expect(third.at(-1)).toEqual({ phase: "continuous", backlog: 0 });
     expect(seen.get(4)!.at(-1)).toEqual({ phase: "continuous", backlog: 0 });
     expect(execFileSync("cmp", [loop, target]).length).toBe(0);
+  });
+
+  it("the final pass reads the local disk itself: a block that changed under the page cache is found and repaired", async () => {
+    // The local disk is a loop device. After pass 2, one of its blocks changes in the backing file,
+    // behind the device's page cache, which still holds what the client wrote: a disk that does not
+    // hold what was written to it. Continuous passes trust what they found equal; the final pass
+    // reads the device directly (O_DIRECT), so it sees the change.
+    const size = 8 * MiB;
+    const source = await loopOf("direct-source.img", random(size, "direct"));
+    const backing = join(dir, "direct-local.img");
+    const local = await loopOf("direct-local.img", size);
+    // Data sent by each pass (the last progress event of each).
+    const sent: number[] = [];
+    let pass = 1;
+    await continuousFrom("direct", source, size, (done) => {
+      pass = done + 1;
+      if (done === 2) {
+        const fd = openSync(backing, "r+");
+        writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 5 * MiB);
+        fsyncSync(fd);
+        closeSync(fd);
+      }
+      return done < 3;
+    }, { target: local, onEvent: (e) => e.type === "progress" && (sent[pass] = e.sentBytes) });
+    expect(execFileSync("cmp", [source, backing]).length).toBe(0);
+    // Pass 3 trusted what pass 2 found equal; the final pass (4) sent the leaf the change is in.
+    expect(sent.slice(2)).toEqual([0, 0, 64 * 1024]);
   });
 });
