@@ -148,6 +148,8 @@ function describeEvent(event: EngineEvent): string {
       return `Connection lost (${String(event.reason ?? "unknown")}); reconnecting in ${Math.round(Number(event.delayMs ?? 0) / 1000)} s (attempt ${String(event.attempt ?? "?")}).`;
     case "verified":
       return `${String(event.volume)}: verified${Number(event.mismatchesRepaired ?? 0) > 0 ? `, ${String(event.mismatchesRepaired)} mismatching block(s) repaired` : ""}.`;
+    case "throttle":
+      return Number(event.mbps) > 0 ? `Bandwidth limit now ${String(event.mbps)} Mbps.` : "Bandwidth limit lifted.";
     default:
       return event.type;
   }

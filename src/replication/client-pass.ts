@@ -58,7 +58,9 @@ export type ReplicationEvent =
   | { type: "reconnecting"; attempt: number; delayMs: number; reason: string }
   /** After each pass and its verification: the leaves of this volume found different and repaired. */
   | { type: "verified"; volume: string; mismatchesRepaired: number }
-  | { type: "pass-complete"; pass: number; phase: Phase };
+  | { type: "pass-complete"; pass: number; phase: Phase }
+  /** The bandwidth limit changed while replicating (0 = none); the agent applies it at once. */
+  | { type: "throttle"; mbps: number };
 
 export interface LocalVolume {
   index: number;

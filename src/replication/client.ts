@@ -32,7 +32,9 @@ export interface ReplicateOptions {
   pairingCode?: string;
   /** The local disks; `open` overrides opening `localPath` for writing (an in-memory disk in tests). */
   volumes: { recoveryDevice: string; localPath: string; localBytes: number; recoveryBytes: number; open?: () => Promise<BlockSink> }[];
-  throttleMbps?: number;
+  /** The bandwidth limit in Mbps (0 = none); a function is asked every second, and a change is
+   * sent to the agent (the console's setting may change during days of replication). */
+  throttleMbps?: number | (() => number);
   mode: "once" | "continuous";
   finishSignal?: AbortSignal;
   signal?: AbortSignal;
@@ -166,7 +168,7 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
     version: VERSION,
     body: {
       volumes: locals.map((l) => ({ device: l.device, localBytes: l.size })),
-      throttleMbps: options.throttleMbps ?? 0,
+      throttleMbps: throttleNow(options),
       codecs: options.compression === false ? [] : ["brotli"],
       backlog: true,
       proof: manual ? proof("client") : undefined,
@@ -194,6 +196,13 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
   }
   return connection;
 }
+
+function throttleNow(options: Pick<EngineOptions, "throttleMbps">): number {
+  return (typeof options.throttleMbps === "function" ? options.throttleMbps() : options.throttleMbps) ?? 0;
+}
+
+/** How often a changed bandwidth limit is looked for. */
+const THROTTLE_CHECK_MS = 1_000;
 
 /** Waits `ms`, or less when `signal` aborts (an abort ends the wait, it is not an error here). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
@@ -237,6 +246,17 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   // A cancel ends the pass at once, even one waiting on an agent that does not answer.
   const cancel = () => connection?.fail(new ReplicationError("CANCELLED", "cancelled"));
   options.signal?.addEventListener("abort", cancel, { once: true });
+
+  // A new bandwidth limit reaches the agent within a second; a new connection starts with it (HELLO).
+  let limit = throttleNow(options);
+  const throttleWatch = setInterval(() => {
+    const now = throttleNow(options);
+    if (now === limit) return;
+    limit = now;
+    if (connection && !connection.failed) connection.send({ type: Type.Throttle, mbps: now });
+    options.onEvent?.({ type: "throttle", mbps: now });
+  }, THROTTLE_CHECK_MS);
+  throttleWatch.unref();
 
   // Runs one pass, reconnecting when the link drops; a new attempt goes on from the batches the
   // failed ones finished, and the count of attempts starts again whenever one made progress: a
@@ -324,6 +344,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     }
     return summary;
   } finally {
+    clearInterval(throttleWatch);
     options.signal?.removeEventListener("abort", cancel);
     const open = connection as Connection | null;
     if (open) {

@@ -23,6 +23,8 @@
  *                                                       since the agent last read them (write
  *                                                       tracking); sent only to a client whose HELLO
  *                                                       asks for it ("backlog": true)
+ *   THROTTLE    0x0B mbps:u32                            client -> agent: the bandwidth limit changed
+ *                                                       (0 = none); HELLO carried the first one
  *
  * Digests are hierarchical: a batch's GROUP digest goes first; only when the agent's differs does
  * it ask for the batch's leaf DIGESTS. Identical disks cost 33 bytes per batch on the wire.
@@ -72,6 +74,7 @@ export const enum Type {
   Group = 8,
   NeedLeaves = 9,
   Backlog = 10,
+  Throttle = 11,
 }
 
 export type Frame =
@@ -84,7 +87,8 @@ export type Frame =
   | { type: Type.Error; body: { code: string; message: string } }
   | { type: Type.Group; volume: number; batch: number; first: number; count: number; flags: number; digest: Buffer }
   | { type: Type.NeedLeaves; volume: number; batch: number }
-  | { type: Type.Backlog; volume: number; bytes: number };
+  | { type: Type.Backlog; volume: number; bytes: number }
+  | { type: Type.Throttle; mbps: number };
 
 const bad = (code: string, message: string) => new ReplicationError(`PROTOCOL_${code}`, `protocol: ${message}`);
 
@@ -157,6 +161,13 @@ export function encode(frame: Frame, alloc: (length: number) => Buffer = Buffer.
       b[0] = Type.Backlog;
       b[1] = frame.volume;
       b.writeBigUInt64BE(BigInt(frame.bytes), 2);
+      return b;
+    }
+    case Type.Throttle: {
+      if (!Number.isInteger(frame.mbps) || frame.mbps < 0 || frame.mbps > 0xffffffff) throw bad("MALFORMED", `a bandwidth limit of ${frame.mbps} Mbps`);
+      const b = Buffer.alloc(5);
+      b[0] = Type.Throttle;
+      b.writeUInt32BE(frame.mbps, 1);
       return b;
     }
     case Type.BatchDone:
@@ -255,6 +266,9 @@ export function decode(buf: Buffer): Frame {
     case Type.Backlog:
       if (buf.length !== 10) throw bad("TRUNCATED", `a BACKLOG frame of ${buf.length} bytes`);
       return { type: Type.Backlog, volume: buf[1]!, bytes: u64(buf, 2) };
+    case Type.Throttle:
+      if (buf.length !== 5) throw bad("TRUNCATED", `a THROTTLE frame of ${buf.length} bytes`);
+      return { type: Type.Throttle, mbps: buf.readUInt32BE(1) };
     default:
       throw bad("UNKNOWN_TYPE", `unknown message type ${buf[0]}`);
   }

@@ -20,6 +20,7 @@ const frames: [string, Frame][] = [
   ["GROUP verify", { type: Type.Group, volume: 1, batch: 9, first: 512, count: 256, flags: GROUP_VERIFY, digest: sha }],
   ["NEED_LEAVES", { type: Type.NeedLeaves, volume: 1, batch: 9 }],
   ["BACKLOG", { type: Type.Backlog, volume: 2, bytes: 3 * 2 ** 40 + 5 }],
+  ["THROTTLE", { type: Type.Throttle, mbps: 250 }],
 ];
 
 function refusal(buf: Buffer): string {

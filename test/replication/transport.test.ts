@@ -10,7 +10,7 @@ import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadOrCreateIdentity, replicate, startAgent, type ReplicationSummary, type TlsIdentity } from "../../src/replication/index.js";
+import { loadOrCreateIdentity, replicate, startAgent, type ReplicationEvent, type ReplicationSummary, type TlsIdentity } from "../../src/replication/index.js";
 
 const MiB = 2 ** 20;
 let dir: string;
@@ -52,7 +52,7 @@ async function blank(bytes: number): Promise<string> {
 }
 const sha = async (path: string, bytes?: number) => createHash("sha256").update((await readFile(path)).subarray(0, bytes)).digest("hex");
 
-async function withAgent<T>(paths: string[], run: (port: number) => Promise<T>, options: { authorize?: (fp: string) => boolean; pairingCode?: string } = {}): Promise<T> {
+async function withAgent<T>(paths: string[], run: (port: number) => Promise<T>, options: { authorize?: (fp: string) => boolean; pairingCode?: string; log?: (line: string) => void } = {}): Promise<T> {
   const agent = await startAgent({
     host: "127.0.0.1",
     port: 0,
@@ -60,6 +60,7 @@ async function withAgent<T>(paths: string[], run: (port: number) => Promise<T>, 
     identity: agentId,
     authorize: options.authorize ?? ((fp) => fp === clientId.fingerprint),
     pairingCode: options.pairingCode,
+    ...(options.log ? { log: options.log } : {}),
   });
   try {
     return await run(agent.port);
@@ -135,6 +136,27 @@ describe("replication over TLS on 127.0.0.1", () => {
     const [ta, tb] = [await blank(4 * MiB), await blank(2 * MiB)];
     await withAgent([a, b], (port) => sync(port, [{ local: ta, localBytes: 4 * MiB, recoveryBytes: 4 * MiB }, { local: tb, localBytes: 2 * MiB, recoveryBytes: 2 * MiB }]));
     expect([await sha(ta), await sha(tb)]).toEqual([await sha(a), await sha(b)]);
+  });
+
+  it("a bandwidth limit changed while replicating reaches the agent, which applies it at once", async () => {
+    // 4 MiB of data at 4 Mbps would take 8 s; the limit is lifted once the first data has landed.
+    const source = await image(8, "retune");
+    const target = await blank(8 * MiB);
+    const logs: string[] = [];
+    const events: ReplicationEvent[] = [];
+    let limit = 4;
+    await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 8 * MiB, recoveryBytes: 8 * MiB }], {
+      throttleMbps: () => limit,
+      heartbeatMs: 100,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "progress" && e.sentBytes > 0) limit = 0;
+      },
+    }), { log: (line) => logs.push(line) });
+    expect(await sha(target)).toBe(await sha(source));
+    expect(logs.some((l) => l.includes("throttled to 4 Mbps"))).toBe(true);
+    expect(logs.some((l) => l.includes("bandwidth limit now none"))).toBe(true);
+    expect(events.filter((e) => e.type === "throttle")).toEqual([{ type: "throttle", mbps: 0 }]);
   });
 
   it("throttle: the data rate stays under the limit", async () => {
