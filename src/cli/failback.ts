@@ -36,8 +36,7 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
     log.info(line);
   };
   const warn = (line: string) => {
-    out.say(`Warning: ${line}`);
-    out.event("warning", { message: line });
+    out.warn(line);
     log.warn(line);
   };
 
@@ -81,7 +80,7 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
   );
   log.addSecret(settings.pairingCode);
 
-  const summary = await replicateUntilDone(connection, plan, pairing, { once: settings.once, stateDir: settings.stateDir, pollSeconds: settings.pollSeconds }, ctx);
+  const summary = await replicateUntilDone(connection, plan, pairing, { once: settings.once, pollSeconds: settings.pollSeconds }, ctx);
   if (ctx.signal.aborted) return EXIT.cancelled;
 
   const done = settings.once ? "First pass written, verified and flushed" : "Failback completed successfully";

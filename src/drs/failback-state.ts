@@ -3,37 +3,73 @@
  * "Launch failback", or StartFailbackLaunch). DRS moves a launched failback to
  * FAILBACK_LAUNCH_STATE_NOT_AVAILABLE while the launch runs and to FAILBACK_COMPLETED after;
  * either means the client must make its final sync now.
+ *
+ * A watch that cannot read the state must not go on quietly: the client would replicate for ever
+ * and never make its final sync. So each distinct failure is reported once, a refused credential
+ * (expired, revoked, missing a permission) ends the watch at once, since asking again cannot help,
+ * and any other failure ends it once polls have failed for `giveUpAfterMs` in a row.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { DescribeRecoveryInstancesCommand } from "@aws-sdk/client-drs";
 import type { DrsClients } from "./clients.js";
-import { translateAwsError } from "./errors.js";
+import { DrsError, translateAwsError } from "./errors.js";
 
 export const LAUNCHED_STATES = new Set(["FAILBACK_LAUNCH_STATE_NOT_AVAILABLE", "FAILBACK_COMPLETED"]);
 
+/** How long polls may keep failing (other than by a refused credential) before the watch gives up. */
+export const GIVE_UP_AFTER_MS = 5 * 60_000;
+
+/** The instance's failback state (undefined while DRS shows none); RECOVERY_INSTANCE_NOT_FOUND once the instance is gone. */
 export async function readFailbackState(clients: DrsClients, id: string): Promise<string | undefined> {
+  let items;
   try {
-    const out = await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }));
-    return out.items?.find((i) => i.recoveryInstanceID === id)?.failback?.state;
+    items = (await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }))).items;
   } catch (error) {
     throw translateAwsError(error, "drs:DescribeRecoveryInstances", clients.drsEndpoint);
   }
+  const item = items?.find((i) => i.recoveryInstanceID === id);
+  if (!item) throw new DrsError("RECOVERY_INSTANCE_NOT_FOUND", "not-found", `Recovery Instance ${id} is no longer listed by DRS: was it terminated?`);
+  return item.failback?.state;
 }
 
-/** Resolves with the state once the failback is launched; rejects when `signal` aborts. */
-export async function waitForFailbackLaunch(
-  clients: DrsClients,
-  id: string,
-  options: { intervalMs: number; signal?: AbortSignal; onState?: (state: string) => void },
-): Promise<string> {
+export interface WatchOptions {
+  intervalMs: number;
+  signal?: AbortSignal;
+  onState?: (state: string) => void;
+  /** A poll failed otherwise than the one before it (a success in between counts as a change). */
+  onFailure?: (error: DrsError) => void;
+  giveUpAfterMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Resolves with the state once the failback is launched. Rejects when `signal` aborts, with the
+ * DrsError of a refused credential, or, once polls have failed for `giveUpAfterMs`, with a
+ * DrsError of the last failure's code and category saying how long.
+ */
+export async function waitForFailbackLaunch(clients: DrsClients, id: string, options: WatchOptions): Promise<string> {
+  const now = options.now ?? Date.now;
+  const giveUpAfterMs = options.giveUpAfterMs ?? GIVE_UP_AFTER_MS;
   let last: string | undefined;
+  let failure: { code: string; since: number } | undefined;
   for (;;) {
     options.signal?.throwIfAborted();
-    const state = await readFailbackState(clients, id).catch((error: unknown) => {
-      // A failed poll is retried at the next interval; the failback does not stop for it.
-      options.onState?.(`unknown (${error instanceof Error ? error.message : String(error)})`);
-      return last;
-    });
+    let state: string | undefined;
+    try {
+      state = await readFailbackState(clients, id);
+      failure = undefined;
+    } catch (caught) {
+      options.signal?.throwIfAborted();
+      const error = translateAwsError(caught, "drs:DescribeRecoveryInstances", clients.drsEndpoint);
+      if (error.code !== failure?.code) options.onFailure?.(error);
+      if (error.category === "credentials") throw error;
+      failure = { code: error.code, since: failure?.since ?? now() };
+      const failingMs = now() - failure.since;
+      if (failingMs >= giveUpAfterMs) {
+        const seconds = Math.round(failingMs / 1000);
+        throw new DrsError(error.code, error.category, `the failback state of ${id} could not be read for ${seconds} s: ${error.message}`, { cause: error });
+      }
+    }
     if (state && state !== last) {
       last = state;
       options.onState?.(state);

@@ -78,6 +78,24 @@ const HEARTBEAT_MS = 15_000;
 /** Errors after which trying again cannot help. */
 const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "VOLUME_SIZE_MISMATCH", "TARGET_BUSY", "IO_ERROR", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
 
+/** What the agent's answer to the WebSocket upgrade means (agent.ts sets these statuses). */
+function unexpectedResponse(status: number, address: string): ReplicationError {
+  if (status === 401 || status === 403) {
+    return new ReplicationError(
+      "PAIRING_REFUSED",
+      `the agent at ${address} refused this client (HTTP ${status}): it is paired with another client; run the client again so it publishes its fingerprint, or restart the agent (one started with --client-fingerprint serves only that client)`,
+    );
+  }
+  if (status === 503) {
+    // Tried again like a network fault: DRS may answer the agent's next look.
+    return new ReplicationError(
+      "AGENT_PAIRING_CHECK_FAILED",
+      `the agent at ${address} could not check the pairing with DRS (HTTP 503): its AWS credentials were refused or it cannot reach DRS; its log says which: renew the agent's credentials (it needs drs:ListTagsForResource) or fix its route to DRS, then run the client again`,
+    );
+  }
+  return new ReplicationError("AGENT_UNREACHABLE", `the agent at ${address} answered HTTP ${status}`);
+}
+
 /** Opens a WebSocket over TLS 1.3 to the agent; sends nothing until its certificate is pinned. */
 function openWebSocket(options: ReplicateOptions): Promise<{ link: FrameLink; proof: (role: "client" | "agent") => string }> {
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
@@ -110,8 +128,7 @@ function openWebSocket(options: ReplicateOptions): Promise<{ link: FrameLink; pr
     });
     ws.once("unexpected-response", (_req, res) => {
       ws.terminate();
-      const code = res.statusCode === 401 || res.statusCode === 403 ? "PAIRING_REFUSED" : "AGENT_UNREACHABLE";
-      reject(new ReplicationError(code, code === "PAIRING_REFUSED" ? `the agent at ${address} refused this client (HTTP ${res.statusCode}): it is paired with another client; run the client again so it publishes its fingerprint, or restart the agent` : `the agent at ${address} answered HTTP ${res.statusCode}`));
+      reject(unexpectedResponse(res.statusCode ?? 0, address));
     });
     ws.once("error", (error: NodeJS.ErrnoException) => {
       const tls = /version|protocol/i.test(error.message) && /SSL|TLS/i.test(error.message);

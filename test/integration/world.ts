@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { emulatorState, type DemoWorld } from "../../src/cli/demo/state.js";
 import { startService, type Service } from "../../src/cli/demo/processes.js";
 import { sha256File, writeVolume } from "../../src/cli/demo/volumes.js";
+import { parseState, startEmulator, type Emulator } from "../../src/emulator/index.js";
 
 export const MiB = 2 ** 20;
 export const dist = (name: string) => resolve("dist/cli", `${name}.js`);
@@ -48,7 +49,9 @@ export class FailbackWorld {
   readonly dir: string;
   readonly world: DemoWorld;
   readonly recoveryImages: string[];
-  emulator!: Service;
+  emulator!: Pick<Service, "address" | "stop">;
+  /** The emulator itself when it runs in this process (`inProcess`): its state can change mid-run. */
+  drs?: Emulator;
   agent!: Service;
 
   private constructor(dir: string, world: DemoWorld) {
@@ -57,15 +60,25 @@ export class FailbackWorld {
     this.recoveryImages = world.volumes.map((v, i) => join(dir, `recovery-${i}.img`));
   }
 
-  static async start(world: DemoWorld = baseWorld(), options: { sessionToken?: string } = {}): Promise<FailbackWorld> {
+  /**
+   * `inProcess` runs the emulator in the test's own process (`drs`), so a test can expire or
+   * restrict a credential in the middle of a run; `agentFlags` are added to the agent's.
+   */
+  static async start(world: DemoWorld = baseWorld(), options: { sessionToken?: string; inProcess?: boolean; agentFlags?: string[] } = {}): Promise<FailbackWorld> {
     const dir = await mkdtemp(join(tmpdir(), "failback-world-"));
     const fw = new FailbackWorld(dir, world);
     try {
       for (const [i, v] of world.volumes.entries()) await writeVolume(fw.recoveryImages[i]!, `${world.recoveryInstanceId}${v.deviceName}`, v.bytes / MiB);
       const state = emulatorState(world) as { credentials: Record<string, unknown>[] };
       if (options.sessionToken) state.credentials[0]!.sessionToken = options.sessionToken;
-      await writeFile(join(dir, "state.json"), JSON.stringify(state));
-      fw.emulator = await startService(dist("drs-emulator"), ["--state", join(dir, "state.json"), "--listen", "127.0.0.1:0"]);
+      if (options.inProcess) {
+        const drs = await startEmulator({ state: parseState(state, world.region) });
+        fw.drs = drs;
+        fw.emulator = { address: drs.url, stop: () => drs.close() };
+      } else {
+        await writeFile(join(dir, "state.json"), JSON.stringify(state));
+        fw.emulator = await startService(dist("drs-emulator"), ["--state", join(dir, "state.json"), "--listen", "127.0.0.1:0"]);
+      }
       fw.agent = await startService(
         dist("agent"),
         [
@@ -78,6 +91,7 @@ export class FailbackWorld {
           "--aws-access-key-id", world.accessKeyId,
           "--aws-secret-access-key", world.secretAccessKey,
           ...(options.sessionToken ? ["--aws-session-token", options.sessionToken] : []),
+          ...(options.agentFlags ?? []),
         ],
         { env: fw.env() },
       );
@@ -135,7 +149,10 @@ export class FailbackWorld {
     return paths;
   }
 
-  async runClient(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStart?: (pid: number) => void; stopAfterMs?: number } = {}): Promise<Run> {
+  async runClient(
+    args: string[],
+    options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; onStart?: (pid: number) => void; stopAfterMs?: number; onStdout?: (text: string) => void } = {},
+  ): Promise<Run> {
     const logFile = join(this.dir, `client-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
     const child = spawn(process.execPath, [dist("failback-client"), ...args, "--log-file", logFile], {
       env: { ...this.env(), ...options.env },
@@ -144,7 +161,10 @@ export class FailbackWorld {
     if (child.pid) options.onStart?.(child.pid);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+      options.onStdout?.(stdout);
+    });
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
     const stopTimer = options.stopAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), options.stopAfterMs);

@@ -15,7 +15,12 @@ export interface Connection {
   region: string;
   account: string;
   arn: string;
+  /** Where the credentials came from, so a message can say which to renew. */
+  credentialSource: CredentialSource;
 }
+
+/** Flags, typed at the prompt, or the SDK's chain (AWS_* variables, a profile, an instance role). */
+export type CredentialSource = "flags" | "prompt" | "environment";
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
 
@@ -45,10 +50,13 @@ async function askCredentials(prompter: Prompter): Promise<Credentials> {
 /** Resolves credentials, region and endpoint, and proves them with STS GetCallerIdentity. */
 export async function connect(settings: Readonly<Settings>, prompter: Prompter | null, log: Log, env: NodeJS.ProcessEnv): Promise<Connection> {
   let credentials: Credentials | undefined;
+  let credentialSource: CredentialSource = "environment";
   if (settings.accessKeyId && settings.secretAccessKey) {
     credentials = { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, sessionToken: settings.sessionToken };
+    credentialSource = "flags";
   } else if (prompter && !hasEnvironmentCredentials(env)) {
     credentials = await askCredentials(prompter);
+    credentialSource = "prompt";
   }
   // Without explicit keys the SDK's provider chain (environment, profile, instance role) is used.
   log.addSecret(credentials?.secretAccessKey);
@@ -73,5 +81,5 @@ export async function connect(settings: Readonly<Settings>, prompter: Prompter |
   const clients = createClients({ region, endpoint, credentials });
   const caller = await checkCredentials(clients);
   log.info(`credentials accepted: account ${caller.account}, ${caller.arn}; region ${region}; DRS endpoint ${endpoint ?? "default"}`);
-  return { clients, region, account: caller.account, arn: caller.arn };
+  return { clients, region, account: caller.account, arn: caller.arn, credentialSource };
 }

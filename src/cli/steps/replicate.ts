@@ -1,9 +1,9 @@
 /*
  * Steps 11-13: replicate, then finish. With --once the first verified pass ends the run. Otherwise
- * replication goes on (continuous) while DRS is watched for the failback launch; the launch turns
- * into the engine's finish signal: final sync, verification, flush, and only then success.
+ * replication goes on (continuous) while DRS is watched for the failback launch (watch-launch.ts);
+ * the launch turns into the engine's finish signal: final sync, verification, flush, and only then
+ * success. A watch that fails for good stops the engine and ends the run with its own line.
  */
-import { waitForFailbackLaunch } from "../../drs/failback-state.js";
 import { replicate } from "../../replication/index.js";
 import { createProgress } from "../progress.js";
 import type { FlowContext } from "../failback.js";
@@ -11,40 +11,20 @@ import { formatBytes } from "../format.js";
 import type { Connection } from "./connect.js";
 import type { Pairing } from "./pair.js";
 import type { Plan } from "./plan.js";
+import { watchLaunch } from "./watch-launch.js";
 
 export async function replicateUntilDone(
   connection: Connection | null,
   plan: Plan,
   pairing: Pairing,
-  options: { once: boolean; stateDir: string; pollSeconds: number },
+  options: { once: boolean; pollSeconds: number },
   ctx: FlowContext,
 ): Promise<string> {
   const volumes = plan.mappings.flatMap(({ recoveryDisk, localDisk }) =>
     localDisk ? [{ recoveryDevice: recoveryDisk.deviceName, localPath: localDisk.name, localBytes: localDisk.bytes, recoveryBytes: recoveryDisk.bytes }] : [],
   );
   const progress = createProgress(ctx.out, ctx.log, volumes.map((v) => v.recoveryDevice));
-  const finish = new AbortController();
-  const stopWatching = new AbortController();
-
-  if (!options.once && connection) {
-    waitForFailbackLaunch(connection.clients, plan.instance.id, {
-      intervalMs: options.pollSeconds * 1000,
-      signal: AbortSignal.any([stopWatching.signal, ctx.signal]),
-      onState: (state: string) => {
-        ctx.log.info(`failback state of ${plan.instance.id}: ${state}`);
-        ctx.out.event("failback-state", { state });
-      },
-    }).then(
-      () => {
-        ctx.out.say("Failback launched: final sync, verification and flush...");
-        ctx.log.info("failback launched; finishing");
-        finish.abort();
-      },
-      (error: unknown) => {
-        if (!stopWatching.signal.aborted && !ctx.signal.aborted) ctx.log.warn(`watching the failback state: ${String(error)}`);
-      },
-    );
-  }
+  const watch = !options.once && connection ? watchLaunch(connection, plan.instance.id, options.pollSeconds, ctx) : undefined;
 
   try {
     const summary = await replicate({
@@ -56,14 +36,18 @@ export async function replicateUntilDone(
       volumes,
       throttleMbps: plan.throttleMbps,
       mode: options.once ? "once" : "continuous",
-      finishSignal: finish.signal,
-      signal: ctx.signal,
+      finishSignal: watch?.finish,
+      signal: watch ? AbortSignal.any([ctx.signal, watch.stop]) : ctx.signal,
       onEvent: (event) => progress.onEvent(event),
     });
     progress.stop();
     return `${volumes.length} volume(s), ${formatBytes(summary.totalBytes)}; ${formatBytes(summary.sentBytes)} sent, ${formatBytes(summary.skippedEqualBytes)} already equal, ${formatBytes(summary.skippedZeroBytes)} zero; verified`;
+  } catch (error) {
+    // The engine saw only a cancel; the watch knows why.
+    if (watch?.failure && !ctx.signal.aborted) throw watch.failure;
+    throw error;
   } finally {
     progress.stop();
-    stopWatching.abort();
+    watch?.end();
   }
 }
