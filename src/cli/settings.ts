@@ -46,7 +46,7 @@ Exit codes:
   0    done: the failback completed (or, with --once, the first pass is written and verified)
   1    anything else (see the log)
   2    bad input: a flag, the device mapping, a value
-  3    credentials refused, expired, or missing a permission
+  3    credentials refused, expired, or missing a permission (also while waiting for the launch)
   4    no usable Recovery Instance, or local disks too small for its volumes
   5    cannot reach or pair with the agent on the Recovery Instance
   6    replication failed (I/O error, verification mismatch)
@@ -114,7 +114,7 @@ export function buildProgram(version: string): Command {
     .option("--list-devices", "list this server's disks, their names, and whether each may be a target; then exit")
     .option("--system-root <dir>", "read /sys, /dev and /proc under this folder (testing; default /)")
     .option("--allow-loop", "offer loop devices as targets (testing with image-backed devices)")
-    .option("--state-dir <dir>", "where the client keeps its pairing key and resume checkpoints")
+    .option("--state-dir <dir>", "where the client keeps its key pair and certificate for pairing (nothing else)")
     .option("--pairing-code <code>", "manual pairing with an agent started with the same code (no control plane)")
     .addHelpText("after", HELP_EXAMPLES)
     .showSuggestionAfterError(true)

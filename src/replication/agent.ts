@@ -3,6 +3,10 @@
  * authenticated (its certificate's fingerprint accepted by `authorize`, or, in manual mode, its
  * proof of the pairing code bound to this TLS session). Each connection is handed, as a FrameLink,
  * to the transport-free engine in agent-session.ts.
+ *
+ * Closing ends every session and waits for each to close what it opened (its volumes, and the
+ * write tracker's tracefs instance with the `cat` that reads it): a process that exits before then
+ * leaves the instance in the kernel until the next agent starts and removes it.
  */
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
@@ -28,8 +32,15 @@ export interface AgentOptions {
 
 export interface Agent {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops listening, ends every session, and waits until each has closed what it opened, for at
+   * most `waitMs` (default 10 s); says how many sessions there were and how many had not finished.
+   */
+  close(options?: { waitMs?: number }): Promise<{ sessions: number; unfinished: number }>;
 }
+
+/** How long close() waits for the sessions' cleanup by default. */
+const CLOSE_WAIT_MS = 10_000;
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const log = options.log ?? (() => undefined);
@@ -73,6 +84,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     },
   });
 
+  // Sessions until they have closed what they opened (serveSession resolves only then).
+  const sessions = new Set<Promise<void>>();
   const served: ServedVolume[] = options.volumes.map((v) => ({ deviceName: v.deviceName, path: v.path, open: v.open ?? (() => openVolume(v.path, "read", "agent")) }));
   wss.on("connection", (ws, req) => {
     const socket = req.socket as TLSSocket;
@@ -81,7 +94,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     socket.setKeepAlive(true, 30_000);
     const who = `${socket.remoteAddress}:${socket.remotePort}`;
     const pairing = options.pairingCode !== undefined ? { expected: pairingProof(options.pairingCode, socket, "client"), mine: pairingProof(options.pairingCode, socket, "agent") } : undefined;
-    void serveSession(wsLink(ws), { volumes: served, log, who, pairing }).then(({ sentBytes }) => log(`${who} disconnected; ${sentBytes} bytes of data sent`));
+    const session = serveSession(wsLink(ws), { volumes: served, log, who, pairing }).then(
+      ({ sentBytes }) => log(`${who} disconnected; ${sentBytes} bytes of data sent`),
+      (error: unknown) => log(`${who}: closing the session failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
+    sessions.add(session);
+    void session.then(() => sessions.delete(session));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -90,12 +108,21 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async ({ waitMs = CLOSE_WAIT_MS } = {}) => {
+      const open = [...sessions];
+      const closed = new Promise<void>((resolve) => {
         for (const client of wss.clients) client.terminate();
         wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      let finished = 0;
+      const cleanup = Promise.all([closed, ...open.map((s) => s.then(() => void (finished += 1)))]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
+      await Promise.race([cleanup, late]);
+      clearTimeout(timer);
+      return { sessions: open.length, unfinished: open.length - finished };
+    },
   };
 }
