@@ -120,4 +120,30 @@ describe("the client watching DRS for the failback launch", () => {
     }
     expect(fw.agent.output()).toMatch(/refused 127\.0\.0\.1:\d+: cannot check the pairing: access denied for drs:ListTagsForResource/);
   });
+
+  it("a bandwidth limit changed in DRS during continuous replication reaches the agent", async () => {
+    const credential = clientCredential();
+    const id = fw.world.recoveryInstanceId;
+    const configs = drs().state.failbackReplicationConfigurations;
+    configs[id] = { ...configs[id], recoveryInstanceID: id, bandwidthThrottling: 100 };
+    // Lifted in the console once the first pass is done; launched once the client has passed it on.
+    const lift = once(() => (configs[id] = { ...configs[id], bandwidthThrottling: 0 }));
+    const launch = once(() => (instance().failback = { state: "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE" }));
+    try {
+      const run = await fw.runClient(await continuousFlags(credential, "retune"), {
+        onStdout: (text) => {
+          if (text.includes('"type":"pass-complete"')) lift();
+          if (text.includes('"type":"throttle"')) launch();
+        },
+        timeoutMs: 60_000,
+      });
+      expect(run.code).toBe(0);
+      const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; mbps?: number; throttleMbps?: number });
+      expect(events.find((e) => e.type === "plan")?.throttleMbps).toBe(100);
+      expect(events.filter((e) => e.type === "throttle")).toEqual([expect.objectContaining({ type: "throttle", mbps: 0 })]);
+      expect(fw.agent.output()).toMatch(/bandwidth limit now none/);
+    } finally {
+      delete configs[id];
+    }
+  });
 });

@@ -12,6 +12,7 @@ import type { Connection } from "./connect.js";
 import type { Pairing } from "./pair.js";
 import type { Plan } from "./plan.js";
 import { watchLaunch } from "./watch-launch.js";
+import { watchThrottle } from "./watch-throttle.js";
 
 export async function replicateUntilDone(
   connection: Connection | null,
@@ -25,6 +26,8 @@ export async function replicateUntilDone(
   );
   const progress = createProgress(ctx.out, ctx.log, volumes.map((v) => v.recoveryDevice));
   const watch = !options.once && connection ? watchLaunch(connection, plan.instance.id, options.pollSeconds, ctx) : undefined;
+  // The console's bandwidth limit may change during a long replication (--once is one pass).
+  const throttle = !options.once && connection ? watchThrottle(connection, plan.instance.id, plan.throttleMbps, options.pollSeconds, ctx) : undefined;
 
   try {
     const summary = await replicate({
@@ -34,7 +37,7 @@ export async function replicateUntilDone(
       agentFingerprint: pairing.agentFingerprint,
       pairingCode: pairing.pairingCode,
       volumes,
-      throttleMbps: plan.throttleMbps,
+      throttleMbps: throttle ? () => throttle.current() : plan.throttleMbps,
       mode: options.once ? "once" : "continuous",
       finishSignal: watch?.finish,
       signal: watch ? AbortSignal.any([ctx.signal, watch.stop]) : ctx.signal,
@@ -49,5 +52,6 @@ export async function replicateUntilDone(
   } finally {
     progress.stop();
     watch?.end();
+    throttle?.end();
   }
 }
