@@ -4,7 +4,7 @@
  * the launch turns into the engine's finish signal: final sync, verification, flush, and only then
  * success. A watch that fails for good stops the engine and ends the run with its own line.
  */
-import { replicate } from "../../replication/index.js";
+import { replicate, type ReplicationSummary } from "../../replication/index.js";
 import { createProgress } from "../progress.js";
 import type { FlowContext } from "../failback.js";
 import { formatBytes } from "../format.js";
@@ -13,6 +13,12 @@ import type { Pairing } from "./pair.js";
 import type { Plan } from "./plan.js";
 import { watchLaunch } from "./watch-launch.js";
 import { watchThrottle } from "./watch-throttle.js";
+
+/** The run's last line (and the `done` event's `summary`): repairs are named, never hidden. */
+export function describeSummary(volumes: number, summary: ReplicationSummary): string {
+  const repaired = summary.mismatchesRepaired > 0 ? `, ${summary.mismatchesRepaired} mismatching block(s) repaired` : "";
+  return `${volumes} volume(s), ${formatBytes(summary.totalBytes)}; ${formatBytes(summary.sentBytes)} sent, ${formatBytes(summary.skippedEqualBytes)} already equal, ${formatBytes(summary.skippedZeroBytes)} zero; verified${repaired}`;
+}
 
 export async function replicateUntilDone(
   connection: Connection | null,
@@ -44,7 +50,7 @@ export async function replicateUntilDone(
       onEvent: (event) => progress.onEvent(event),
     });
     progress.stop();
-    return `${volumes.length} volume(s), ${formatBytes(summary.totalBytes)}; ${formatBytes(summary.sentBytes)} sent, ${formatBytes(summary.skippedEqualBytes)} already equal, ${formatBytes(summary.skippedZeroBytes)} zero; verified`;
+    return describeSummary(volumes.length, summary);
   } catch (error) {
     // The engine saw only a cancel; the watch knows why.
     if (watch?.failure && !ctx.signal.aborted) throw watch.failure;
