@@ -367,6 +367,16 @@ describe("security", () => {
     expect((await readFile(target)).every((b) => b === 0)).toBe(true);
   });
 
+  it("manual pairing: an agent that cannot prove the code is refused by the client before any data", async () => {
+    // An agent that takes any client (no code of its own): it answers READY without the proof.
+    const target = await blank(MiB);
+    const source = await image(1, "nocode");
+    await expect(
+      withAgent([source], (port) => sync(port, [{ local: target, localBytes: MiB, recoveryBytes: MiB }], { agentFingerprint: undefined, pairingCode: "correct-horse-battery-staple-42" }), { authorize: () => true }),
+    ).rejects.toMatchObject({ code: "AGENT_IMPOSTOR", message: expect.stringContaining("could not prove the pairing code") });
+    expect((await readFile(target)).every((b) => b === 0)).toBe(true);
+  });
+
   it("manual pairing: the right code works, a wrong one is refused", async () => {
     const source = await image(1, "code");
     const target = await blank(MiB);
