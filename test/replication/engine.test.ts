@@ -122,10 +122,13 @@ describe("engine over in-memory disks and link", () => {
   it("grown target: the recovery volume lands at the start, the rest is left alone", async () => {
     const source = new MemoryDisk(volume(4 * MiB, "grow"));
     const target = new MemoryDisk(Buffer.alloc(6 * MiB, 0x5a));
-    const { summary } = await replicateMemory(source, target, { recoveryBytes: 4 * MiB });
+    const { summary, counts } = await replicateMemory(source, target, { recoveryBytes: 4 * MiB });
     expect(sha(target.bytes.subarray(0, 4 * MiB))).toBe(sha(source.bytes));
     expect(target.bytes.subarray(4 * MiB).every((b) => b === 0x5a)).toBe(true);
     expect(summary.totalBytes).toBe(4 * MiB);
+    // Every leaf differs: the half that is data crosses once, the zero half as counts.
+    expect(summary.sentBytes).toBe(2 * MiB);
+    expect(wire(counts)).toBeLessThan(1.01 * 2 * MiB + 0.001 * 4 * MiB + 4 * KiB);
     expect(target.writes.every((w) => w.offset + w.length <= 4 * MiB)).toBe(true);
   });
 
@@ -150,9 +153,12 @@ describe("engine over in-memory disks and link", () => {
     bytes.fill(7, local - 100, local);
     const source = new MemoryDisk(bytes);
     const target = new MemoryDisk(Buffer.alloc(local));
-    const { summary } = await replicateMemory(source, target);
+    const { summary, counts } = await replicateMemory(source, target);
     expect(sha(target.bytes)).toBe(sha(source.bytes.subarray(0, local)));
     expect(summary.totalBytes).toBe(local);
+    // The data of three 1 MiB stretches (half of each) and the short last leaf; nothing beyond.
+    expect(summary.sentBytes).toBe(1.5 * MiB + 5 * KiB);
+    expect(wire(counts)).toBeLessThan(1.01 * summary.sentBytes + 0.001 * 4 * MiB + 4 * KiB);
     // The source beyond the local size is read twice: when the session opens (to refuse before
     // any data moves) and with the last batch (what the pass ends with; a first pass takes hours).
     expect(source.readBytes).toBe(local + 2 * (4 * MiB - local));
