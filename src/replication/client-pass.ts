@@ -148,6 +148,10 @@ interface InFlight {
   done: () => void;
   /** The agent asked for its leaf digests and this side is still reading them: the wait is ours. */
   ours?: boolean;
+  /** Bytes of the batch found equal, and zero (on both sides, or sent as a zero run): they count
+   * once the batch is settled, so a batch done again after a dropped link counts once. */
+  equal: number;
+  zero: number;
 }
 
 const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
@@ -197,7 +201,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   const emit = (i: number) => {
     const v = perVolume[i]!;
     const total = totals[i]!;
-    // A batch hashed by an attempt that then failed is hashed again: never more than the total.
+    // A batch scanned by an attempt that then failed is scanned again: never more than the total.
     const hashed = Math.min(total, progress.hashed[i]!);
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? (progress.hashed[i]! - hashedBefore[i]!) / seconds : 0;
@@ -295,7 +299,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (!batch) return;
     const start = frame.leaf * LEAF_SIZE;
     if (batch.counted) {
-      v.counts.zero += end - start;
+      batch.zero += end - start;
       v.counts.zeroWritten += end - start;
       v.counts.written.add(batch.first);
     }
@@ -376,6 +380,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         count,
         digests: what.digests,
         answered,
+        equal: 0,
+        zero: 0,
         done: () => {
           // Leaves the agent did not answer were equal; the all-zero ones count as zero (in a
           // known batch, not read, they all count as equal).
@@ -384,13 +390,15 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
             for (let k = 0; k < count; k += 1) {
               if (answered[k] === 1) continue;
               const len = Math.min(LEAF_SIZE, local.size - (first + k) * LEAF_SIZE);
-              if (digests?.[k]!.equals(zeroDigest(len))) v.counts.zero += len;
-              else v.counts.equal += len;
+              if (digests?.[k]!.equals(zeroDigest(len))) batch.zero += len;
+              else batch.equal += len;
             }
+            // Scanned counts at once: a written batch settles only once its verification is
+            // answered, which on a throttled link waits behind the data.
             progress.hashed[i]! += readBytes;
             emit(i);
           }
-          resolve({ answered, digests: batch.digests });
+          resolve({ answered, digests: batch.digests, found: { equal: batch.equal, zero: batch.zero } });
         },
       };
       v.inFlight.set(index, batch);
@@ -450,7 +458,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const v = perVolume[i]!;
     const local = locals[i]!;
     const waits: Promise<void>[] = [];
-    for await (const { first, digests, answered } of written) {
+    for await (const { first, digests, answered, found } of written) {
       settings.signal?.throwIfAborted();
       const mine = digests ? digests.slice() : new Array<Buffer>(answered.length);
       const readBack = (k: number) => !digests || answered[k] === 1;
@@ -482,12 +490,24 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           } else {
             v.counts.equalGroups.set(first, group);
           }
-          v.settled.add(first);
+          settle(i, first, found);
         }),
       );
       if (waits.length >= window) await connection.whileOpen(waits.shift()!);
     }
     await connection.whileOpen(Promise.all(waits));
+  };
+
+  /**
+   * A batch is finished for this pass (equal, or written and checked): what it found counts now,
+   * once, however many attempts it took (what crossed the wire counts as it arrives).
+   */
+  const settle = (i: number, first: number, found: Found) => {
+    const v = perVolume[i]!;
+    v.settled.add(first);
+    v.counts.equal += found.equal;
+    v.counts.zero += found.zero;
+    emit(i);
   };
 
   /** The first batch each volume's copy lane sends in this attempt (GROUP_PASS_START). */
@@ -498,17 +518,17 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const local = locals[i]!;
     const listed = [...layouts[i]!.firsts()].filter((first) => (!only || only[i]?.has(first)) && !v.settled.has(first));
     if (phase === "verify") {
-      await lane(i, listed, true, (first) => v.settled.add(first));
+      await lane(i, listed, true, (first, _, { found }) => settle(i, first, found));
     } else {
       passStart[i] = listed[0];
       // Batches that received writes go to the verification lane as soon as they have landed.
       const written = new BatchQueue();
-      const copying = lane(i, listed, false, (first, group, { digests, answered }) => {
-        if (answered.includes(1)) written.push({ first, digests, answered });
+      const copying = lane(i, listed, false, (first, group, { digests, answered, found }) => {
+        if (answered.includes(1)) written.push({ first, digests, answered, found });
         else {
           // Equal as read: a known batch the agent asked about was read since, and its digests rule.
           v.counts.equalGroups.set(first, digests ? groupDigest(digests) : group);
-          v.settled.add(first);
+          settle(i, first, found);
         }
       }).finally(() => written.end());
       await Promise.all([copying, verifyLane(i, written)]);
@@ -555,17 +575,25 @@ interface Looked {
   group: Buffer;
 }
 
-/** How the agent answered a batch: the leaves it sent (DATA or ZERO), and the batch's leaf digests if read. */
+/** What a batch adds to the pass's counts once it is settled. */
+interface Found {
+  equal: number;
+  zero: number;
+}
+
+/** How the agent answered a batch: the leaves it sent (DATA or ZERO), the batch's leaf digests if read, what it found. */
 interface Answered {
   answered: Uint8Array;
   digests: Buffer[] | null;
+  found: Found;
 }
 
-/** A batch that received writes: its first leaf, the copy lane's digests, the leaves written. */
+/** A batch that received writes: its first leaf, the copy lane's digests, the leaves written, what it found. */
 interface Written {
   first: number;
   digests: Buffer[] | null;
   answered: Uint8Array;
+  found: Found;
 }
 
 /** Batches handed from the copy lane to the verification lane, as an async iterable. */
