@@ -13,10 +13,23 @@ let peer: ChildProcess;
 let port: number;
 
 beforeAll(async () => {
-  // A WebSocket server that answers each ping 50 ms later, as a peer across a network would.
+  // A WebSocket server that answers each ping 50 ms later, as a peer across a network would. On
+  // /slow it answers no ping and sends one 60,000-byte message 600 bytes at a time, every 15 ms
+  // (1.5 s), as a frame crossing a throttled link does, straight onto its socket.
   const program = `const { WebSocketServer } = require("ws");
     const s = new WebSocketServer({ host: "127.0.0.1", port: 0, autoPong: false });
-    s.on("connection", (ws) => ws.on("ping", (data) => setTimeout(() => ws.pong(data), 50)));
+    s.on("connection", (ws, req) => {
+      if (req.url !== "/slow") return ws.on("ping", (data) => setTimeout(() => ws.pong(data), 50));
+      const socket = ws._socket;
+      socket.write(Buffer.from([0x82, 126, 60000 >> 8, 60000 & 0xff]));
+      let sent = 0;
+      const timer = setInterval(() => {
+        socket.write(Buffer.alloc(600, 7));
+        sent += 600;
+        if (sent >= 60000) clearInterval(timer);
+      }, 15);
+      socket.on("close", () => clearInterval(timer));
+    });
     s.on("listening", () => console.log(s.address().port));`;
   peer = spawn(process.execPath, ["-e", program], { stdio: ["ignore", "pipe", "inherit"] });
   const [line] = (await once(peer.stdout!, "data")) as [Buffer];
@@ -61,5 +74,25 @@ describe("the link's heartbeat", () => {
     const link = wsLink(ws, { heartbeatMs: 200 });
     const closed = new Promise<string>((resolve) => link.onClose(resolve));
     expect(await closed).toContain("nothing heard from the other end");
+  });
+
+  it("keeps a link whose one long frame is still arriving, byte after byte, past many periods", async () => {
+    // Which comes first: the whole frame, or the heartbeat dropping the link.
+    const run = async (withSocket: boolean) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/slow`);
+      await once(ws, "open");
+      const socket = (ws as unknown as { _socket: { bytesRead: number } })._socket;
+      const link = wsLink(ws, { heartbeatMs: 300, ...(withSocket ? { socket } : {}) });
+      const first = await new Promise<string>((resolve) => {
+        link.onFrame((frame) => resolve(`frame of ${frame.length} bytes`));
+        link.onClose((reason) => resolve(reason));
+      });
+      link.close();
+      return first;
+    };
+    // No pong comes, and no whole frame for 1.5 s (5 periods): the bytes arriving keep the link.
+    expect(await run(true)).toBe("frame of 60000 bytes");
+    // Blind to them, the heartbeat drops the link before the frame is whole.
+    expect(await run(false)).toContain("nothing heard from the other end");
   });
 });
