@@ -64,7 +64,12 @@ export class Connection {
    * continuous replication must not keep one listener per batch it ever waited on.
    */
   whileOpen<T>(work: Promise<T>): Promise<T> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (this.closedWith) {
+      // Nobody else waits on `work`: its own failure (the same link error, most likely) must not
+      // go unhandled, which would end the process.
+      work.catch(() => undefined);
+      return Promise.reject(this.closedWith);
+    }
     return new Promise<T>((resolve, reject) => {
       const onClose = (error: ReplicationError) => reject(error);
       this.onClose.add(onClose);

@@ -160,14 +160,14 @@ function cancellable<T>(work: Promise<T>, signal: AbortSignal | undefined, disca
   });
 }
 
-async function handshake(connect: Connect, options: EngineOptions, locals: LocalVolume[]): Promise<Connection> {
+async function handshake(connect: Connect, options: EngineOptions, locals: LocalVolume[], limitMbps: number): Promise<Connection> {
   // A cancel ends a connection attempt too (a TLS handshake may wait 15 s, HELLO for ever).
   const { link, proof } = await cancellable(connect(), options.signal, (late) => late.link.terminate());
   const connection = new Connection(link);
   const cancel = () => connection.fail(new ReplicationError("CANCELLED", "cancelled"));
   options.signal?.addEventListener("abort", cancel, { once: true });
   try {
-    return await hello(connection, proof, options, locals);
+    return await hello(connection, proof, options, locals, limitMbps);
   } catch (error) {
     // The caller never sees this connection: it is closed here.
     connection.fail(error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error }));
@@ -177,7 +177,7 @@ async function handshake(connect: Connect, options: EngineOptions, locals: Local
   }
 }
 
-async function hello(connection: Connection, proof: ((role: "client" | "agent") => string) | undefined, options: EngineOptions, locals: LocalVolume[]): Promise<Connection> {
+async function hello(connection: Connection, proof: ((role: "client" | "agent") => string) | undefined, options: EngineOptions, locals: LocalVolume[], limitMbps: number): Promise<Connection> {
   const ready = new Promise<Frame>((resolve) => connection.setHandler(resolve));
   const manual = options.pairingCode !== undefined && proof !== undefined;
   connection.send({
@@ -185,7 +185,7 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
     version: VERSION,
     body: {
       volumes: locals.map((l) => ({ device: l.device, localBytes: l.size })),
-      throttleMbps: throttleNow(options),
+      throttleMbps: limitMbps,
       codecs: options.compression === false ? [] : ["brotli"],
       backlog: true,
       proof: manual ? proof("client") : undefined,
@@ -264,15 +264,22 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   const cancel = () => connection?.fail(new ReplicationError("CANCELLED", "cancelled"));
   options.signal?.addEventListener("abort", cancel, { once: true });
 
-  // A new bandwidth limit reaches the agent within a second; a new connection starts with it (HELLO).
-  let limit = throttleNow(options);
-  const throttleWatch = setInterval(() => {
+  // A new bandwidth limit reaches the agent within a second. Each connection starts with the limit
+  // its HELLO carried (`told`) and hears of any change after it, one made while it opened included.
+  let announced = throttleNow(options);
+  let told = announced;
+  const tellThrottle = () => {
     const now = throttleNow(options);
-    if (now === limit) return;
-    limit = now;
-    if (connection && !connection.failed) connection.send({ type: Type.Throttle, mbps: now });
-    options.onEvent?.({ type: "throttle", mbps: now });
-  }, THROTTLE_CHECK_MS);
+    if (now !== announced) {
+      announced = now;
+      options.onEvent?.({ type: "throttle", mbps: now });
+    }
+    if (connection && !connection.failed && now !== told) {
+      connection.send({ type: Type.Throttle, mbps: now });
+      told = now;
+    }
+  };
+  const throttleWatch = setInterval(tellThrottle, THROTTLE_CHECK_MS);
   throttleWatch.unref();
 
   // Runs one pass, reconnecting when the link drops; a new attempt goes on from the batches the
@@ -280,12 +287,23 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   // long pass over a link that drops now and then goes on, a link that never carries a batch does not.
   const pass = async (phase: Phase, lagSince?: number, only?: Set<number>[], trust = false): Promise<PassCounts[]> => {
     const progress = startProgress(locals.length);
+    /** Attempts in a row that finished no batch. */
+    let fruitless = 0;
     for (let attempt = 1; ; attempt += 1) {
       const finished = settledCount(progress);
       try {
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
+        // A link that dropped between passes (continuous replication sleeps between them) is
+        // replaced before the pass starts; that drop cost no pass anything.
+        if (connection?.failed) {
+          account(connection);
+          connection = null;
+        }
         if (!connection) {
-          connection = await handshake(connect, options, locals);
+          const limit = throttleNow(options);
+          connection = await handshake(connect, options, locals, limit);
+          told = limit;
+          tellThrottle();
           options.onEvent?.({ type: "connected", address: options.address });
         }
         const settings = { batchLeaves: options.batchLeaves ?? 256, window: options.window ?? 16, slab, stallMs: options.stallMs, signal: options.signal, onEvent: options.onEvent };
@@ -300,12 +318,12 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
           connection = null;
         }
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
-        if (settledCount(progress) > finished) attempt = 1;
-        if (FATAL.has(e.code) || attempt >= attempts) {
-          if (e.code === "CONNECTION_LOST" || e.code === "CORRUPT_FRAME") throw new ReplicationError("AGENT_UNREACHABLE", `${e.message}; gave up after ${attempt} attempts`, { cause: e });
+        fruitless = settledCount(progress) > finished ? 0 : fruitless + 1;
+        if (FATAL.has(e.code) || fruitless >= attempts) {
+          if (e.code === "CONNECTION_LOST" || e.code === "CORRUPT_FRAME") throw new ReplicationError("AGENT_UNREACHABLE", `${e.message}; gave up after ${fruitless} attempts in a row that finished nothing`, { cause: e });
           throw e;
         }
-        const delayMs = Math.min(baseDelayMs * 2 ** (attempt - 1), 15_000);
+        const delayMs = Math.min(baseDelayMs * 2 ** Math.max(0, fruitless - 1), 15_000);
         options.onEvent?.({ type: "reconnecting", attempt, delayMs, reason: e.message });
         await sleep(delayMs, options.signal);
       }

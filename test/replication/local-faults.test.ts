@@ -238,4 +238,64 @@ describe("a long-lived connection", () => {
     // each). Reading again from the start at each cut would add about 90 MiB.
     expect(target.readBytes).toBeLessThan(32 * MiB + (sessions() - 1) * 9 * MiB);
   });
+
+  it("a link that dies while continuous replication waits between passes is replaced, and the run goes on", async () => {
+    // The next pass used to start on the dead connection: its work was left rejected with nobody
+    // listening, and Node ended the process.
+    const source = new MemoryDisk(random(4 * MiB, "between"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    const pairs: Pair[] = [];
+    const { connect, sessions } = serve(source, (pair) => pairs.push(pair));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const finish = new AbortController();
+    const reasons: string[] = [];
+    try {
+      await once(connect, source, target, {
+        mode: "continuous",
+        finishSignal: finish.signal,
+        intervalMs: 300,
+        onEvent: (e) => {
+          if (e.type === "reconnecting") reasons.push(e.reason);
+          if (e.type !== "pass-complete") return;
+          if (e.pass === 1) setTimeout(() => pairs[0]!.agent.terminate(), 50);
+          if (e.pass === 3) finish.abort();
+        },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    expect(sessions()).toBe(2);
+    // Replaced before the pass began: no pass failed for it.
+    expect(reasons).toEqual([]);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("a bandwidth limit changed while a connection opens reaches the agent once it is open", async () => {
+    const source = new MemoryDisk(random(2 * MiB, "limit"));
+    const target = new MemoryDisk(Buffer.alloc(2 * MiB));
+    const agentLog: string[] = [];
+    let mbps = 0;
+    const connect: Connect = async () => {
+      const pair = linkPair();
+      // READY comes 1.5 s after HELLO (an agent opening its disks), and the limit changes in DRS
+      // right after HELLO left with the old one.
+      const onFrame = pair.client.onFrame.bind(pair.client);
+      pair.client.onFrame = (listener) => onFrame((frame) => (frame[0] === Type.Ready ? void setTimeout(() => listener(frame), 1500) : listener(frame)));
+      const send = pair.client.send.bind(pair.client);
+      pair.client.send = (frame, onSent) => {
+        const below = send(frame, onSent);
+        if (frame[0] === Type.Hello) mbps = 40;
+        return below;
+      };
+      void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: (line) => agentLog.push(line), who: "test" });
+      return { link: pair.client };
+    };
+    await once(connect, source, target, { throttleMbps: () => mbps });
+    expect(agentLog.some((line) => line.includes("bandwidth limit now 40 Mbps"))).toBe(true);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
 });
