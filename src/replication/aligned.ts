@@ -19,7 +19,13 @@ const aligned = new WeakSet<ArrayBufferLike>();
 export function alignedBuffer(bytes: number): Buffer {
   if (!Memory || bytes === 0) return Buffer.alloc(bytes);
   const pages = Math.ceil(bytes / 65536);
-  const memory = new Memory({ initial: pages, maximum: pages });
+  let memory;
+  try {
+    memory = new Memory({ initial: pages, maximum: pages });
+  } catch {
+    // Beyond what V8 will reserve (4 GiB a memory, about 1 TiB of address space in all).
+    return Buffer.alloc(bytes);
+  }
   aligned.add(memory.buffer);
   return Buffer.from(memory.buffer, 0, bytes);
 }

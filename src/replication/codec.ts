@@ -33,16 +33,19 @@
  * codec byte: TLS's AEAD already protects the frame in transit, the crc32 catches a frame damaged
  * on either side before it lands, and the digest comparison happens once, in the verification. The
  * codec byte keeps the wire self-describing: a receiver refuses a codec it does not know
- * (PROTOCOL_UNKNOWN_CODEC) instead of writing compressed bytes to disk. Version 3 (this one) has
+ * (PROTOCOL_UNKNOWN_CODEC) instead of writing compressed bytes to disk. Version 3 has
  * BLAKE3 digests instead of sha256 (a version 2 peer would find every batch different, so it is
  * refused instead), and DATA carries the BLAKE3 digest of each of its leaves instead of a crc32:
  * the agent has most of them already, the receiver checks each leaf before it lands as fast as a
- * crc32 would be checked, and a leaf damaged or replaced on the way cannot pass.
+ * crc32 would be checked, and a leaf damaged or replaced on the way cannot pass. Version 4 (this
+ * one) adds GROUP flag 2, BACKLOG and THROTTLE: a version 3 agent would ignore the flag, so a pass
+ * resumed past leaf 0 would not start its pass there (no page-cache drop, no change stamp), and
+ * would refuse THROTTLE; it is refused instead.
  */
 import { ReplicationError } from "./errors.js";
 
 export const MAGIC = Buffer.from("FBSYNC");
-export const VERSION = 3;
+export const VERSION = 4;
 export const LEAF_SIZE = 64 * 1024;
 export const MAX_BATCH_LEAVES = 1024;
 /** Leaves in one DATA frame: 1 MiB, few enough to keep frames small, many enough to amortise them. */

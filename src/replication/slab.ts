@@ -12,6 +12,9 @@
  */
 import { alignedBuffer } from "./aligned.js";
 
+/** The largest arena: a WebAssembly memory holds at most 4 GiB, and each is made in one piece. */
+const MAX_ARENA = 2 ** 30;
+
 export class Slab {
   private inUse = 0;
   private free: Buffer[] = [];
@@ -46,19 +49,28 @@ export class Slab {
       this.inUse += size;
     }
     // Buffers are never more than the budget: a new one is cut only when none is free.
-    const buf = (size === this.unit ? this.free.pop() : undefined) ?? this.cut(size);
+    let buf: Buffer;
+    try {
+      buf = (size === this.unit ? this.free.pop() : undefined) ?? this.cut(size);
+    } catch (error) {
+      this.release(size);
+      throw error;
+    }
     return buf.subarray(0, bytes);
   }
 
-  /** The arena's next unit (budget / unit of them, at least one); a larger buffer of its own. */
+  /**
+   * The arena's next unit (budget / unit of them, at least one, within MAX_ARENA: beyond, units of
+   * their own, not aligned, whose scans read through the page cache); a larger buffer of its own.
+   */
   private cut(size: number): Buffer {
-    this.arena ??= alignedBuffer(Math.max(1, Math.floor(this.budget / this.unit)) * this.unit);
+    this.arena ??= alignedBuffer(Math.max(1, Math.min(Math.floor(this.budget / this.unit), Math.floor(MAX_ARENA / this.unit))) * this.unit);
     const at = this.carved * this.unit;
     if (size === this.unit && at + size <= this.arena.length) {
       this.carved += 1;
       return this.arena.subarray(at, at + size);
     }
-    const buf = alignedBuffer(size);
+    const buf = size === this.unit ? Buffer.allocUnsafeSlow(size) : alignedBuffer(size);
     this.own.set(buf.buffer, size);
     return buf;
   }
@@ -66,14 +78,23 @@ export class Slab {
   give(buf: Buffer): void {
     // A unit goes back to the free list whole, however much of it the caller kept using.
     const arena = this.arena;
+    const own = this.own.get(buf.buffer);
     if (arena !== null && buf.buffer === arena.buffer) {
       const at = Math.floor((buf.byteOffset - arena.byteOffset) / this.unit) * this.unit;
-      this.inUse -= this.unit;
       this.free.push(arena.subarray(at, at + this.unit));
+      this.release(this.unit);
+    } else if (own === this.unit) {
+      this.free.push(Buffer.from(buf.buffer, 0, this.unit));
+      this.release(this.unit);
     } else {
-      this.inUse -= this.own.get(buf.buffer) ?? buf.length;
       this.own.delete(buf.buffer);
+      this.release(own ?? buf.length);
     }
+  }
+
+  /** `size` bytes of the budget are free again: waiters that now fit go, first come first. */
+  private release(size: number): void {
+    this.inUse -= size;
     while (this.waiters.length > 0 && this.fits(this.waiters[0]!.size)) {
       const next = this.waiters.shift()!;
       this.inUse += next.size;

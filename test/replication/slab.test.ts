@@ -49,4 +49,18 @@ describe("slab", () => {
     slab.give(first);
     expect((await second).byteOffset).toBe(first.byteOffset);
   });
+
+  it("cuts at most 1 GiB of arena, in one piece: beyond, units of their own, reused too", async () => {
+    // 80 units of 64 MiB: a WebAssembly memory holds at most 4 GiB, so an arena for a budget
+    // like this one (86 volumes and more at 48 MiB each) failed to be made at all. Nothing here is
+    // touched, so nothing is committed.
+    const unit = 64 * MiB;
+    const slab = new Slab(80 * unit, unit);
+    const units = await Promise.all(Array.from({ length: 17 }, () => slab.take(unit)));
+    expect(units.slice(0, 16).every((u) => isAligned(u, 4096) && u.buffer === units[0]!.buffer)).toBe(true);
+    const beyond = units[16]!;
+    expect(beyond.buffer).not.toBe(units[0]!.buffer);
+    slab.give(beyond);
+    expect((await slab.take(unit)).buffer).toBe(beyond.buffer);
+  });
 });
