@@ -13,7 +13,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256File } from "../../src/cli/demo/volumes.js";
 import { random } from "../replication/random-bytes.js";
-import { baseWorld, FailbackWorld, MiB } from "./world.js";
+import { baseWorld, FailbackWorld, jsonEvents, MiB } from "./world.js";
 
 const LEAF = 64 * 1024;
 const SIZES = [16 * MiB, 8 * MiB];
@@ -52,11 +52,7 @@ interface Event {
   mismatchesRepaired?: number;
 }
 
-const events = (stdout: string): Event[] =>
-  stdout
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string) => jsonEvents<Event>(stdout);
 
 /** What the latest progress event of each volume says was received, summed. */
 function receivedSoFar(stdout: string): number {

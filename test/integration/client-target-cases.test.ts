@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeBlocks } from "../../src/cli/demo/volumes.js";
 import { random } from "../replication/random-bytes.js";
 import { attachLoopMachine, canUseLoops } from "./loops.js";
-import { baseWorld, FailbackWorld, MiB } from "./world.js";
+import { baseWorld, FailbackWorld, jsonEvents, MiB } from "./world.js";
 
 const KiB = 1024;
 const GiB = 1024 * MiB;
@@ -94,11 +94,7 @@ interface Event {
   code?: string;
   summary?: string;
 }
-const events = (stdout: string): Event[] =>
-  stdout
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l) as Event);
+const events = (stdout: string) => jsonEvents<Event>(stdout);
 
 let fw: FailbackWorld;
 beforeAll(async () => {

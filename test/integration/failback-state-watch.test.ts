@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StoredCredential } from "../../src/emulator/sigv4.js";
-import { baseWorld, FailbackWorld, MiB, type Run } from "./world.js";
+import { baseWorld, FailbackWorld, jsonEvents, MiB, type Run } from "./world.js";
 
 let fw: FailbackWorld;
 beforeAll(async () => {
@@ -138,7 +138,7 @@ describe("the client watching DRS for the failback launch", () => {
         timeoutMs: 60_000,
       });
       expect(run.code).toBe(0);
-      const events = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; mbps?: number; throttleMbps?: number });
+      const events = jsonEvents<{ type: string; mbps?: number; throttleMbps?: number }>(run.stdout);
       expect(events.find((e) => e.type === "plan")?.throttleMbps).toBe(100);
       expect(events.filter((e) => e.type === "throttle")).toEqual([expect.objectContaining({ type: "throttle", mbps: 0 })]);
       expect(fw.agent.output()).toMatch(/bandwidth limit now none/);

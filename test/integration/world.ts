@@ -18,6 +18,14 @@ export const dist = (name: string) => resolve("dist/cli", `${name}.js`);
 export const SECRET = "test-secret-Zq8vR2mW9xK4pL7nB3cJ6hT1yF5dG0sA";
 export const SESSION_TOKEN = "test-session-token-IQoJb3JpZ2luX2VjEJr7wEaCXVzLWVhc3QtMSJHMEUCIQD";
 
+/** The client's `--json` events: one JSON object a line on standard output, as far as they go. */
+export function jsonEvents<T extends { type: string } = { type: string; [field: string]: unknown }>(stdout: string): T[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.endsWith("}"))
+    .map((line) => JSON.parse(line) as T);
+}
+
 export function baseWorld(overrides: Partial<DemoWorld> = {}): DemoWorld {
   return {
     accessKeyId: "AKIAIOSFODNN7EXAMPLE",
