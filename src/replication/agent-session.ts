@@ -495,7 +495,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
       then(() => session.answerDigests(digests));
     } else if (frame.type === Type.Throttle && started) {
       // At once, not in the answers' turn: the frames already waiting go out at the new rate.
-      session.throttle = new Throttle(frame.mbps);
+      session.throttle.setRate(frame.mbps);
       log(`${who}: bandwidth limit now ${frame.mbps ? `${frame.mbps} Mbps` : "none"}`);
     } else {
       fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: unexpected message ${frame.type}`));
