@@ -86,7 +86,7 @@ export interface PassCounts {
   zeroWritten: number;
   /** First leaves of the batches that received writes (in a "verify" pass: repairs). */
   written: Set<number>;
-  /** Leaves that the in-pass verification found different, and rewrote. */
+  /** Leaves found different by the verification, and rewrote: the in-pass one, or a "verify" pass. */
   repairedLeaves: number;
   /** First leaves of the batches those repairs went to: they need checking again. */
   repaired: Set<number>;
@@ -518,7 +518,11 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const local = locals[i]!;
     const listed = [...layouts[i]!.firsts()].filter((first) => (!only || only[i]?.has(first)) && !v.settled.has(first));
     if (phase === "verify") {
-      await lane(i, listed, true, (first, _, { found }) => settle(i, first, found));
+      await lane(i, listed, true, (first, _, { answered, found }) => {
+        // Whatever a verification pass is sent is a repair; counted once its batch is settled.
+        v.counts.repairedLeaves += answered.reduce((a, b) => a + b, 0);
+        settle(i, first, found);
+      });
     } else {
       passStart[i] = listed[0];
       // Batches that received writes go to the verification lane as soon as they have landed.

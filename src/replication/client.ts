@@ -12,7 +12,7 @@
  */
 import { WebSocket } from "ws";
 import type { TLSSocket } from "node:tls";
-import { LEAF_SIZE, MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
+import { MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { Connection } from "./client-connection.js";
 import { passSlab, runPass, settledCount, startProgress, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
 import { ReplicationError } from "./errors.js";
@@ -353,7 +353,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       if (round >= 3) throw new ReplicationError("VERIFY_MISMATCH", `verification still finds differences after ${round} repairs: the local disk may be failing`);
       const check = await pass("verify", undefined, toCheck);
       toCheck = check.map((c) => c.written);
-      check.forEach((c, i) => (repaired[i]! += Math.ceil((c.sent + c.zeroWritten) / LEAF_SIZE)));
+      check.forEach((c, i) => (repaired[i]! += c.repairedLeaves));
     }
     summary.mismatchesRepaired += repaired.reduce((a, b) => a + b, 0);
     locals.forEach((l, i) => options.onEvent?.({ type: "verified", volume: l.device, mismatchesRepaired: repaired[i]! }));

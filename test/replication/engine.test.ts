@@ -217,6 +217,24 @@ describe("engine over in-memory disks and link", () => {
     expect(targets.map((t, i) => t.bytes.equals(sources[i]!.bytes))).toEqual([true, true]);
   });
 
+  it("a disk that damages a write and its first repair: a verification pass repairs it again, and both count", async () => {
+    const source = new MemoryDisk(volume(4 * MiB, "lie twice"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    let lied = 0;
+    target.damage = (offset, data) => {
+      const at = 2 * MiB + 100 - offset;
+      if (lied < 2 && at >= 0 && at < data.length) {
+        data.writeUInt8(data.readUInt8(at) ^ 0xff, at);
+        lied += 1;
+      }
+    };
+    const { summary } = await replicateMemory(source, target);
+    expect(lied).toBe(2);
+    // One leaf found by the pass's own verification, the same one by the verification pass after.
+    expect(summary.mismatchesRepaired).toBe(2);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+  });
+
   it("a disk that damages every write: the verification gives up with VERIFY_MISMATCH", async () => {
     const source = new MemoryDisk(volume(2 * MiB, "bad"));
     const target = new MemoryDisk(Buffer.alloc(2 * MiB));
