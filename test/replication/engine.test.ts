@@ -61,6 +61,20 @@ async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: 
 }
 
 const wire = (c: Counts) => c.toAgent + c.toClient;
+
+/** A blank disk on which the first `times` writes that cover byte `at` land with it flipped. */
+function lyingDisk(size: number, at: number, times: number): { disk: MemoryDisk; lies: () => number } {
+  const disk = new MemoryDisk(Buffer.alloc(size));
+  let lied = 0;
+  disk.damage = (offset, data) => {
+    const k = at - offset;
+    if (lied < times && k >= 0 && k < data.length) {
+      data.writeUInt8(data.readUInt8(k) ^ 0xff, k);
+      lied += 1;
+    }
+  };
+  return { disk, lies: () => lied };
+}
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 describe("engine over in-memory disks and link", () => {
@@ -174,32 +188,16 @@ describe("engine over in-memory disks and link", () => {
 
   it("a disk that damages a write: the verification finds it, repairs it and reports it", async () => {
     const source = new MemoryDisk(volume(4 * MiB, "lie"));
-    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
-    let lied = 0;
-    target.damage = (offset, data) => {
-      // The first write that covers 2 MiB + 100 lands with one byte flipped.
-      const at = 2 * MiB + 100 - offset;
-      if (lied === 0 && at >= 0 && at < data.length) {
-        data.writeUInt8(data.readUInt8(at) ^ 0xff, at);
-        lied += 1;
-      }
-    };
+    const { disk: target, lies } = lyingDisk(4 * MiB, 2 * MiB + 100, 1);
     const { summary } = await replicateMemory(source, target);
-    expect(lied).toBe(1);
+    expect(lies()).toBe(1);
     expect(summary.mismatchesRepaired).toBe(1);
     expect(sha(target.bytes)).toBe(sha(source.bytes));
   });
 
   it("with two volumes, the verified event of each counts its own repairs", async () => {
     const sources = [new MemoryDisk(volume(2 * MiB, "va")), new MemoryDisk(volume(2 * MiB, "vb"))];
-    const targets = [new MemoryDisk(Buffer.alloc(2 * MiB)), new MemoryDisk(Buffer.alloc(2 * MiB))];
-    let lied = 0;
-    targets[1]!.damage = (offset, data) => {
-      if (lied === 0 && offset <= 100 && offset + data.length > 100) {
-        data.writeUInt8(data.readUInt8(100 - offset) ^ 0xff, 100 - offset);
-        lied += 1;
-      }
-    };
+    const targets = [new MemoryDisk(Buffer.alloc(2 * MiB)), lyingDisk(2 * MiB, 100, 1).disk];
     const connect: Connect = async () => {
       const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
       const volumes = sources.map((source, i) => ({ deviceName: `/dev/xvd${"ab"[i]}`, path: "memory", open: async () => source }));
@@ -219,17 +217,9 @@ describe("engine over in-memory disks and link", () => {
 
   it("a disk that damages a write and its first repair: a verification pass repairs it again, and both count", async () => {
     const source = new MemoryDisk(volume(4 * MiB, "lie twice"));
-    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
-    let lied = 0;
-    target.damage = (offset, data) => {
-      const at = 2 * MiB + 100 - offset;
-      if (lied < 2 && at >= 0 && at < data.length) {
-        data.writeUInt8(data.readUInt8(at) ^ 0xff, at);
-        lied += 1;
-      }
-    };
+    const { disk: target, lies } = lyingDisk(4 * MiB, 2 * MiB + 100, 2);
     const { summary } = await replicateMemory(source, target);
-    expect(lied).toBe(2);
+    expect(lies()).toBe(2);
     // One leaf found by the pass's own verification, the same one by the verification pass after.
     expect(summary.mismatchesRepaired).toBe(2);
     expect(sha(target.bytes)).toBe(sha(source.bytes));
