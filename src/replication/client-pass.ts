@@ -13,10 +13,13 @@
  * counts as done only when its writes have landed. Received bytes waiting to land are bounded
  * (Connection pauses the link).
  *
- * Verification runs inside the pass, in a second lane: once a batch's writes have landed, the
- * client reads back and hashes the leaves it wrote (what the disk returns, not what was received;
- * the other leaves' digests are those the copy lane computed, of bytes the pass did not write) and
- * sends a GROUP with GROUP_VERIFY; the agent compares with the group digest it served, without reading its disk again.
+ * Verification runs inside the pass. Each write is read back as soon as it has landed and compared
+ * with the bytes written: where they are the same, the leaf's digest is the one it was checked
+ * against before the write (a compare instead of a second hash of every byte received); where they
+ * differ, it is the digest of what the disk returned. Once a batch's writes have landed, a second
+ * lane sends the batch's GROUP of those digests (the other leaves' are those the copy lane
+ * computed, of bytes the pass did not write) with GROUP_VERIFY; the agent compares with the group
+ * digest it served, without reading its disk again.
  * Anything it still sends is a mismatch: written (repaired), counted, and listed for another check.
  * A pass in phase "verify" (over the batches listed) is made of such GROUPs only.
  *
@@ -32,7 +35,7 @@ import { DIGEST_SIZE, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, Type, type Fram
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
 import { ReplicationError } from "./errors.js";
-import { digest, groupDigest, readHashed, zeroDigest } from "./leaves.js";
+import { digest, groupDigest, isZero, readHashed, zeroDigest } from "./leaves.js";
 import { Slab } from "./slab.js";
 import type { BlockSink } from "./volume-file.js";
 
@@ -145,6 +148,8 @@ interface InFlight {
   digests: Buffer[] | null;
   /** 1 for each leaf the agent answered (DATA or ZERO). */
   answered: Uint8Array;
+  /** For each answered leaf once its write landed: the digest of what reading it back returned. */
+  landed: Buffer[];
   done: () => void;
   /** The agent asked for its leaf digests and this side is still reading them: the wait is ours. */
   ours?: boolean;
@@ -287,6 +292,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       }
       await local.sink.write(frame.leaf * LEAF_SIZE, bytes);
       wrote(frame.volume, bytes.length);
+      // Copied: a view would keep the whole received message alive until the batch is verified.
+      const checked = Buffer.from(frame.digests);
+      await readBack(local, batch, frame.leaf, bytes.length, bytes, (k) => checked.subarray(k * DIGEST_SIZE, (k + 1) * DIGEST_SIZE));
     });
   };
 
@@ -306,7 +314,33 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     land(frame.volume, 0, async () => {
       for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
       wrote(frame.volume, end - start);
+      await readBack(local, batch, frame.leaf, end - start, null, (k) => zeroDigest(Math.min(LEAF_SIZE, end - start - k * LEAF_SIZE)));
     });
+  };
+
+  /**
+   * Reads back `length` bytes just written from leaf `leaf` (`written`, or zeros when null) and
+   * records each leaf's landed digest in the batch: `expected(k)` for the k-th leaf where the disk
+   * returned exactly what was written, else the digest of what it returned, which the verification
+   * then finds different from the agent's.
+   */
+  const readBack = async (local: LocalVolume, batch: InFlight, leaf: number, length: number, written: Buffer | null, expected: (k: number) => Buffer) => {
+    const buf = await slab.take(Math.min(length, batchLeaves * LEAF_SIZE));
+    try {
+      for (let at = 0; at < length; at += buf.length) {
+        const n = Math.min(buf.length, length - at);
+        const back = await local.sink.read(leaf * LEAF_SIZE + at, n, buf.subarray(0, n));
+        for (let offset = 0; offset < n; offset += LEAF_SIZE) {
+          const k = (at + offset) / LEAF_SIZE;
+          const want = Math.min(LEAF_SIZE, n - offset);
+          const part = back.subarray(offset, offset + want);
+          const same = part.length === want && (written ? part.equals(written.subarray(at + offset, at + offset + want)) : isZero(part));
+          batch.landed[leaf - batch.first + k] = same ? expected(k) : digest(part);
+        }
+      }
+    } finally {
+      slab.give(buf);
+    }
   };
 
   connection.setHandler((frame) => {
@@ -380,6 +414,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         count,
         digests: what.digests,
         answered,
+        landed: [],
         equal: 0,
         zero: 0,
         done: () => {
@@ -398,7 +433,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
             progress.hashed[i]! += readBytes;
             emit(i);
           }
-          resolve({ answered, digests: batch.digests, found: { equal: batch.equal, zero: batch.zero } });
+          resolve({ answered, digests: batch.digests, landed: batch.landed, found: { equal: batch.equal, zero: batch.zero } });
         },
       };
       v.inFlight.set(index, batch);
@@ -449,26 +484,27 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   };
 
   /**
-   * The in-pass verification: for each batch that received writes, reads back and hashes the
-   * leaves written (the others' digests are the copy lane's, of bytes this pass did not touch; a
-   * known batch that was not read is read back whole) and sends the batch's GROUP with
-   * GROUP_VERIFY.
+   * The in-pass verification: for each batch that received writes, sends the batch's GROUP with
+   * GROUP_VERIFY over the digests of the leaves written as they were read back once landed, and
+   * the copy lane's of the others (bytes this pass did not touch; a known batch that was not read
+   * has its other leaves read and hashed here).
    */
   const verifyLane = async (i: number, written: BatchQueue): Promise<void> => {
     const v = perVolume[i]!;
     const local = locals[i]!;
     const waits: Promise<void>[] = [];
-    for await (const { first, digests, answered, found } of written) {
+    for await (const { first, digests, answered, landed, found } of written) {
       settings.signal?.throwIfAborted();
-      const mine = digests ? digests.slice() : new Array<Buffer>(answered.length);
-      const readBack = (k: number) => !digests || answered[k] === 1;
+      // Holes (a known batch's other leaves; a written leaf whose landing was cut short) are read back here.
+      const mine: (Buffer | undefined)[] = Array.from(answered, (a, k) => (a === 1 ? landed[k] : digests?.[k]));
+      const unread = (k: number) => mine[k] === undefined;
       for (let k = 0; k < answered.length; ) {
-        if (!readBack(k)) {
+        if (!unread(k)) {
           k += 1;
           continue;
         }
         let n = 1;
-        while (k + n < answered.length && readBack(k + n)) n += 1;
+        while (k + n < answered.length && unread(k + n)) n += 1;
         const offset = (first + k) * LEAF_SIZE;
         const length = Math.min(n * LEAF_SIZE, local.size - offset);
         const buf = await slab.take(length);
@@ -480,9 +516,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         }
         k += n;
       }
-      const group = groupDigest(mine);
+      const leaves = mine as Buffer[];
+      const group = groupDigest(leaves);
       waits.push(
-        submit(i, first, { count: mine.length, digests: mine, group }, 0, true).then(({ answered: repairs }) => {
+        submit(i, first, { count: leaves.length, digests: leaves, group }, 0, true).then(({ answered: repairs }) => {
           const repaired = repairs.reduce((a, b) => a + b, 0);
           if (repaired > 0) {
             v.counts.repairedLeaves += repaired;
@@ -527,8 +564,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       passStart[i] = listed[0];
       // Batches that received writes go to the verification lane as soon as they have landed.
       const written = new BatchQueue();
-      const copying = lane(i, listed, false, (first, group, { digests, answered, found }) => {
-        if (answered.includes(1)) written.push({ first, digests, answered, found });
+      const copying = lane(i, listed, false, (first, group, { digests, answered, landed, found }) => {
+        if (answered.includes(1)) written.push({ first, digests, answered, landed, found });
         else {
           // Equal as read: a known batch the agent asked about was read since, and its digests rule.
           v.counts.equalGroups.set(first, digests ? groupDigest(digests) : group);
@@ -589,6 +626,8 @@ interface Found {
 interface Answered {
   answered: Uint8Array;
   digests: Buffer[] | null;
+  /** Digests of the answered leaves as read back once landed (see `landed` in InFlight). */
+  landed: Buffer[];
   found: Found;
 }
 
@@ -597,6 +636,7 @@ interface Written {
   first: number;
   digests: Buffer[] | null;
   answered: Uint8Array;
+  landed: Buffer[];
   found: Found;
 }
 
