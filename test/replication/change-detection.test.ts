@@ -4,11 +4,10 @@
  * agent, and a write is still found and sent by the next pass. In-memory disks and link.
  */
 import { describe, expect, it } from "vitest";
-import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
 import { decode, GROUP_VERIFY, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { random } from "./random-bytes.js";
-import { linkPair, type PairOptions } from "./memory-link.js";
+import { replicateMemory, type AgentOptions, type ClientOptions } from "./memory-replication.js";
 
 const MiB = 2 ** 20;
 
@@ -25,40 +24,12 @@ class CountedDisk extends MemoryDisk {
   }
 }
 
-/** Runs continuous replication until `script` returns false, calling it after every pass. */
-async function continuous(
-  source: MemoryDisk,
-  target: MemoryDisk,
-  script: (pass: number) => boolean | Promise<boolean>,
-  options: { tap?: PairOptions["tap"]; window?: number; attempts?: number; links?: { terminate(): void }[] } = {},
-): Promise<void> {
-  const finish = new AbortController();
-  const sessions: Promise<unknown>[] = [];
-  const connect: Connect = async () => {
-    const pair = linkPair(options.tap ? { tap: options.tap } : undefined, { toAgent: 0, toClient: 0 });
-    options.links?.push(pair.client);
-    sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
-    return { link: pair.client };
-  };
-  let chain = Promise.resolve();
-  await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
-    address: "memory",
-    mode: "continuous",
-    finishSignal: finish.signal,
-    intervalMs: 10,
-    reconnect: { attempts: options.attempts ?? 1, baseDelayMs: 1 },
-    batchLeaves: 16,
-    ...(options.window ? { window: options.window } : {}),
-    compression: false,
-    onEvent: (event) => {
-      if (event.type !== "pass-complete") return;
-      chain = chain.then(async () => {
-        if (!(await script(event.pass))) finish.abort();
-      });
-    },
-  });
-  await chain;
-  await Promise.all(sessions);
+/**
+ * Runs continuous replication until `script` returns false, calling it after every pass. At the
+ * engine's own window (16), and without retries unless a test asks: a dropped link fails it.
+ */
+async function continuous(sources: MemoryDisk | MemoryDisk[], targets: MemoryDisk | MemoryDisk[], script: (pass: number) => boolean | Promise<boolean>, options: AgentOptions & ClientOptions = {}): Promise<void> {
+  await replicateMemory(sources, targets, { window: 16, attempts: 1, continueAfter: script, ...options });
 }
 
 describe("continuous replication: change detection", () => {
@@ -123,7 +94,7 @@ describe("continuous replication: change detection", () => {
     await continuous(source, target, (done) => {
       pass = done + 1;
       return done < 2;
-    }, { tap, window: 4 });
+    }, { link: { tap }, window: 4 });
     // Pass 1 reads every batch: at most 4 in flight (and the one being submitted). Pass 2 knows
     // all 48 and sends them without waiting for answers.
     expect(most[1]).toBeLessThanOrEqual(5);
@@ -154,7 +125,7 @@ describe("continuous replication: change detection", () => {
         armed = true;
       }
       return pass < 2;
-    }, { attempts: 3, links });
+    }, { attempts: 3, onPair: (pair) => links.push(pair.client) });
     expect(links.length).toBeGreaterThanOrEqual(2);
     // Right after the rerun of pass 2, before the final pass that trusts nothing.
     expect(sameAfter[2]).toBe(true);
@@ -203,25 +174,10 @@ describe("continuous replication: change detection", () => {
     const slow = new SlowStamp(random(4 * MiB, "slow"));
     const quick = new CountedDisk(random(4 * MiB, "quick"));
     const targets = [new MemoryDisk(Buffer.alloc(4 * MiB)), new MemoryDisk(Buffer.alloc(4 * MiB))];
-    const sessions: Promise<unknown>[] = [];
-    const connect: Connect = async () => {
-      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
-      const volumes = [
-        { deviceName: "/dev/xvda", path: "slow", open: async () => slow },
-        { deviceName: "/dev/xvdb", path: "quick", open: async () => quick },
-      ];
-      // A budget below one buffer: one batch read at a time, the tightest case.
-      sessions.push(serveSession(pair.agent, { volumes, log: () => undefined, who: "test", readBudget: 2 * MiB }));
-      return { link: pair.client };
-    };
-    const run = replicateOver(
-      connect,
-      targets.map((t, i) => ({ recoveryDevice: i === 0 ? "/dev/xvda" : "/dev/xvdb", localPath: "memory", localBytes: 4 * MiB, recoveryBytes: 4 * MiB, open: async () => t })),
-      { address: "memory", mode: "once", reconnect: { attempts: 1, baseDelayMs: 1 }, batchLeaves: 16, window: 4, compression: false },
-    );
+    // A budget below one buffer: one batch read at a time, the tightest case.
+    const run = replicateMemory([slow, quick], targets, { readBudget: 2 * MiB, attempts: 1 });
     const hung = new Promise((_, reject) => setTimeout(() => reject(new Error("the session hung")), 20_000).unref());
     await Promise.race([run, hung]);
-    await Promise.all(sessions);
     expect(targets[0]!.bytes.equals(slow.bytes)).toBe(true);
     expect(targets[1]!.bytes.equals(quick.bytes)).toBe(true);
   });
@@ -267,29 +223,12 @@ describe("continuous replication: change detection", () => {
       }
     }
     const targets = sources.map(() => new SlowDisk(Buffer.alloc(5 * MiB)));
-    const device = (i: number) => `/dev/xvd${String.fromCharCode(97 + i)}`;
-    const finish = new AbortController();
-    const sessions: Promise<unknown>[] = [];
-    const connect: Connect = async () => {
-      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
-      sessions.push(serveSession(pair.agent, { volumes: sources.map((source, i) => ({ deviceName: device(i), path: `v${i}`, open: async () => source })), log: () => undefined, who: "test" }));
-      return { link: pair.client };
-    };
-    await replicateOver(
-      connect,
-      targets.map((t, i) => ({ recoveryDevice: device(i), localPath: "memory", localBytes: t.size, recoveryBytes: t.size, open: async () => t })),
-      {
-        address: "memory", mode: "continuous", finishSignal: finish.signal, intervalMs: 10, reconnect: { attempts: 1, baseDelayMs: 1 }, batchLeaves: 1, compression: false,
-        onEvent: (event) => {
-          if (event.type !== "pass-complete") return;
-          if (event.pass === 1) {
-            for (const [i, source] of sources.entries()) source.change(0, random(5 * MiB, `w${i}`));
-            slow = true;
-          } else finish.abort();
-        },
-      },
-    );
-    await Promise.all(sessions);
+    await continuous(sources, targets, (pass) => {
+      if (pass > 1) return false;
+      for (const [i, source] of sources.entries()) source.change(0, random(5 * MiB, `w${i}`));
+      slow = true;
+      return true;
+    }, { batchLeaves: 1 });
     for (const [i, target] of targets.entries()) expect(target.bytes.equals(sources[i]!.bytes)).toBe(true);
   }, 60_000);
 });

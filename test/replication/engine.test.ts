@@ -5,11 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { replicateOver, serveSession, type Connect, type ReplicationEvent, type ReplicationSummary } from "../../src/replication/index.js";
 import { decode, Type } from "../../src/replication/codec.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { random } from "./random-bytes.js";
-import { linkPair, type Counts, type PairOptions } from "./memory-link.js";
+import type { Counts } from "./memory-link.js";
+import { replicateMemory } from "./memory-replication.js";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
@@ -28,36 +28,6 @@ function text(bytes: number): Buffer {
   let s = "";
   for (let i = 0; s.length < bytes; i += 1) s += `${words[(i * 7) % words.length]} ${i} ${words[(i * 3) % words.length]};\n`;
   return Buffer.from(s.slice(0, bytes));
-}
-
-interface Run {
-  summary: ReplicationSummary;
-  counts: Counts;
-  connections: number;
-}
-
-/** Replicates `source` into `target` over in-memory links (one per connection attempt). */
-async function replicateMemory(source: MemoryDisk, target: MemoryDisk, options: { recoveryBytes?: number; link?: PairOptions; compression?: boolean; window?: number; onEvent?: (event: ReplicationEvent) => void } = {}): Promise<Run> {
-  const counts: Counts = { toAgent: 0, toClient: 0 };
-  let connections = 0;
-  const sessions: Promise<unknown>[] = [];
-  const connect: Connect = async () => {
-    connections += 1;
-    const pair = linkPair(options.link, counts);
-    sessions.push(serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" }));
-    return { link: pair.client };
-  };
-  const summary = await replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: options.recoveryBytes ?? source.size, open: async () => target }], {
-    address: "memory",
-    mode: "once",
-    reconnect: { attempts: 3, baseDelayMs: 1 },
-    batchLeaves: 16,
-    window: options.window ?? 4,
-    compression: options.compression ?? false,
-    onEvent: options.onEvent,
-  });
-  await Promise.all(sessions);
-  return { summary, counts, connections };
 }
 
 const wire = (c: Counts) => c.toAgent + c.toClient;
@@ -202,18 +172,8 @@ describe("engine over in-memory disks and link", () => {
   it("with two volumes, the verified event of each counts its own repairs", async () => {
     const sources = [new MemoryDisk(volume(2 * MiB, "va")), new MemoryDisk(volume(2 * MiB, "vb"))];
     const targets = [new MemoryDisk(Buffer.alloc(2 * MiB)), lyingDisk(2 * MiB, 100, 1).disk];
-    const connect: Connect = async () => {
-      const pair = linkPair(undefined, { toAgent: 0, toClient: 0 });
-      const volumes = sources.map((source, i) => ({ deviceName: `/dev/xvd${"ab"[i]}`, path: "memory", open: async () => source }));
-      void serveSession(pair.agent, { volumes, log: () => undefined, who: "test" });
-      return { link: pair.client };
-    };
     const verified: [string, number][] = [];
-    const summary = await replicateOver(
-      connect,
-      targets.map((t, i) => ({ recoveryDevice: `/dev/xvd${"ab"[i]}`, localPath: "memory", localBytes: 2 * MiB, recoveryBytes: 2 * MiB, open: async () => t })),
-      { address: "memory", mode: "once", batchLeaves: 16, window: 4, compression: false, onEvent: (e) => e.type === "verified" && verified.push([e.volume, e.mismatchesRepaired]) },
-    );
+    const { summary } = await replicateMemory(sources, targets, { onEvent: (e) => e.type === "verified" && verified.push([e.volume, e.mismatchesRepaired]) });
     expect(verified).toEqual([["/dev/xvda", 0], ["/dev/xvdb", 1]]);
     expect(summary.mismatchesRepaired).toBe(1);
     expect(targets.map((t, i) => t.bytes.equals(sources[i]!.bytes))).toEqual([true, true]);

@@ -4,73 +4,47 @@
  * runs the real agent session and client passes over in-memory links and disks.
  */
 import { describe, expect, it } from "vitest";
-import { replicateOver, serveSession, type Connect } from "../../src/replication/index.js";
-import type { EngineOptions } from "../../src/replication/client.js";
 import { Connection } from "../../src/replication/client-connection.js";
 import { runPass } from "../../src/replication/client-pass.js";
 import { GROUP_VERIFY, Type, VERSION } from "../../src/replication/codec.js";
+import type { ReplicationEvent } from "../../src/replication/index.js";
 import { MemoryDisk } from "./memory-disk.js";
-import { linkPair, type PairOptions } from "./memory-link.js";
+import { memoryAgent, replicateFrom, replicateMemory, type MemoryAgent } from "./memory-replication.js";
 import { random } from "./random-bytes.js";
 
 const MiB = 2 ** 20;
 const LEAF = 64 * 1024;
 
-type Pair = ReturnType<typeof linkPair>;
-
-/** An agent session over `source` for each connection; `link` gives each session's link options
- * (a frame tap, which may end the link it is on). */
-function serve(source: MemoryDisk, tap?: (pair: Pair, session: number) => void, link?: (session: number, pair: () => Pair) => PairOptions): { connect: Connect; sessions: () => number } {
-  let sessions = 0;
-  return {
-    sessions: () => sessions,
-    connect: async () => {
-      sessions += 1;
-      const pair: Pair = linkPair(link?.(sessions, () => pair));
-      tap?.(pair, sessions);
-      void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" });
-      return { link: pair.client };
-    },
-  };
-}
-
 /**
  * An agent over `source` whose every link is cut once `bytes` of DATA have crossed it; `starts`
  * collects the first leaf of each session's first copy GROUP (where that attempt started).
  */
-function cutAfterData(source: MemoryDisk, bytes: number): { connect: Connect; sessions: () => number; starts: number[] } {
+function cutAfterData(source: MemoryDisk, bytes: number): { agent: MemoryAgent; starts: number[] } {
   const starts: number[] = [];
-  const served = serve(source, undefined, (_, pair) => {
-    let data = 0;
-    let first: number | undefined;
-    return {
-      tap: (frame, from) => {
-        if (from === "client" && frame[0] === Type.Group && first === undefined && (frame[16]! & GROUP_VERIFY) === 0) {
-          first = Number(frame.readBigUInt64BE(6));
-          starts.push(first);
-        }
-        if (from === "agent" && frame[0] === Type.Data && (data += frame.length) > bytes) pair().agent.terminate();
-        return frame;
-      },
-    };
+  const agent = memoryAgent(source, {
+    link: (pair) => {
+      let data = 0;
+      let first: number | undefined;
+      return {
+        tap: (frame, from) => {
+          if (from === "client" && frame[0] === Type.Group && first === undefined && (frame[16]! & GROUP_VERIFY) === 0) {
+            first = Number(frame.readBigUInt64BE(6));
+            starts.push(first);
+          }
+          if (from === "agent" && frame[0] === Type.Data && (data += frame.length) > bytes) pair().agent.terminate();
+          return frame;
+        },
+      };
+    },
   });
-  return { ...served, starts };
+  return { agent, starts };
 }
 
-/** One pass of `source` onto `target`, three attempts; `reasons` collects why each reconnected. */
-function once(connect: Connect, source: MemoryDisk, target: MemoryDisk, extra: Partial<EngineOptions> = {}, reasons: string[] = []) {
-  return replicateOver(connect, [{ recoveryDevice: "/dev/xvda", localPath: "memory", localBytes: target.size, recoveryBytes: source.size, open: async () => target }], {
-    address: "memory",
-    mode: "once",
-    compression: false,
-    reconnect: { attempts: 3, baseDelayMs: 1 },
-    batchLeaves: 16,
-    window: 4,
-    onEvent: (e) => {
-      if (e.type === "reconnecting") reasons.push(e.reason);
-    },
-    ...extra,
-  });
+/** Collects why the client reconnected, for a run's `onEvent`. */
+function reconnects(reasons: string[]): (event: ReplicationEvent) => void {
+  return (event) => {
+    if (event.type === "reconnecting") reasons.push(event.reason);
+  };
 }
 
 describe("the client's own disk", () => {
@@ -86,7 +60,7 @@ describe("the client's own disk", () => {
       if (flushes === 1) throw new Error("EIO: i/o error, fdatasync");
       return flush();
     };
-    await expect(once(serve(source).connect, source, target)).rejects.toMatchObject({ code: "IO_ERROR", message: expect.stringContaining("EIO") });
+    await expect(replicateMemory(source, target)).rejects.toMatchObject({ code: "IO_ERROR", message: expect.stringContaining("EIO") });
     expect(flushes).toBeGreaterThan(1);
   });
 
@@ -95,17 +69,15 @@ describe("the client's own disk", () => {
     // background flush, which fails after the retry has begun (and shares the file with it).
     const source = new MemoryDisk(random(80 * MiB, "late"));
     const target = new MemoryDisk(Buffer.alloc(80 * MiB));
-    let first: { terminate(): void } | undefined;
-    const { connect, sessions } = serve(source, (pair, session) => {
-      if (session === 1) first = pair.client;
-    });
+    const agent = memoryAgent(source);
     const write = target.write.bind(target);
     let written = 0;
+    let cut = false;
     target.write = async (offset, data) => {
       written += data.length;
-      if (first && written >= 64 * MiB) {
-        first.terminate();
-        first = undefined;
+      if (!cut && written >= 64 * MiB) {
+        cut = true;
+        agent.pairs[0]!.client.terminate();
         await new Promise((r) => setTimeout(r, 200));
       }
       return write(offset, data);
@@ -118,8 +90,8 @@ describe("the client's own disk", () => {
         throw new Error("EIO: i/o error, fdatasync");
       }
     };
-    await expect(once(connect, source, target)).rejects.toMatchObject({ code: "IO_ERROR" });
-    expect(sessions()).toBe(2);
+    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR" });
+    expect(agent.pairs.length).toBe(2);
   });
 
   it("lets a write still under way when the link drops land before the retry writes and verifies", async () => {
@@ -135,21 +107,23 @@ describe("the client's own disk", () => {
     };
     // The first session drops right after its first DATA frame; the Recovery Instance then
     // rewrites leaf 0, which the retry must be the last to write.
-    const { connect, sessions } = serve(source, (pair, session) => {
-      const send = pair.agent.send.bind(pair.agent);
-      pair.agent.send = (frame, onSent) => {
-        const queued = send(frame, onSent);
-        if (session === 1 && frame[0] === Type.Data) {
-          setTimeout(() => {
-            pair.agent.terminate();
-            random(LEAF, "rewritten").copy(source.bytes, 0);
-          }, 5);
-        }
-        return queued;
-      };
+    const agent = memoryAgent(source, {
+      onPair: (pair, session) => {
+        const send = pair.agent.send.bind(pair.agent);
+        pair.agent.send = (frame, onSent) => {
+          const queued = send(frame, onSent);
+          if (session === 1 && frame[0] === Type.Data) {
+            setTimeout(() => {
+              pair.agent.terminate();
+              random(LEAF, "rewritten").copy(source.bytes, 0);
+            }, 5);
+          }
+          return queued;
+        };
+      },
     });
-    await once(connect, source, target);
-    expect(sessions()).toBe(2);
+    await replicateFrom(agent, target);
+    expect(agent.pairs.length).toBe(2);
     expect(target.bytes.equals(source.bytes)).toBe(true);
     await new Promise((r) => setTimeout(r, 400));
     expect(target.bytes.subarray(0, LEAF).equals(source.bytes.subarray(0, LEAF))).toBe(true);
@@ -170,14 +144,15 @@ describe("an agent that stops answering", () => {
       if (reads === 3) await new Promise<void>((resolve) => hung.push(resolve));
       return read(offset, length, into);
     };
-    const { connect, sessions } = serve(source);
+    const agent = memoryAgent(source);
     const reasons: string[] = [];
     try {
-      await once(connect, source, target, { stallMs: 300 }, reasons);
+      // Not replicateMemory: the first session cannot close while its read hangs.
+      await replicateFrom(agent, target, { stallMs: 300, onEvent: reconnects(reasons) });
     } finally {
       for (const release of hung) release();
     }
-    expect(sessions()).toBe(2);
+    expect(agent.pairs.length).toBe(2);
     expect(reasons).toEqual([expect.stringContaining("the agent sent nothing for")]);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
@@ -196,7 +171,7 @@ describe("a slow local disk", () => {
     };
     const reasons: string[] = [];
     // Batches of 16 MiB, 16 in flight (the defaults): enough to fill the landing bound.
-    await once(serve(source).connect, source, target, { stallMs: 200, batchLeaves: 256, window: 16 }, reasons);
+    await replicateMemory(source, target, { stallMs: 200, batchLeaves: 256, window: 16, onEvent: reconnects(reasons) });
     expect(reasons).toEqual([]);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
@@ -206,9 +181,8 @@ describe("a long-lived connection", () => {
   it("holds no more waiters after many passes than after one", async () => {
     const source = new MemoryDisk(Buffer.alloc(32 * MiB, 7));
     const target = new MemoryDisk(Buffer.from(source.bytes));
-    const pair = linkPair();
-    void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: () => undefined, who: "test" });
-    const connection = new Connection(pair.client);
+    const { link } = await memoryAgent(source).connect();
+    const connection = new Connection(link);
     const ready = new Promise((resolve) => connection.setHandler(resolve));
     connection.send({ type: Type.Hello, version: VERSION, body: { volumes: [{ device: "/dev/xvda", localBytes: target.size }], throttleMbps: 0, codecs: [] } });
     await ready;
@@ -228,22 +202,23 @@ describe("a long-lived connection", () => {
   it("a pass whose link drops again and again goes on from where each attempt stopped, past the attempt limit", async () => {
     const source = new MemoryDisk(random(16 * MiB, "drops"));
     const target = new MemoryDisk(Buffer.alloc(16 * MiB));
-    const { connect, sessions, starts } = cutAfterData(source, 3 * MiB);
+    const { agent, starts } = cutAfterData(source, 3 * MiB);
     const reasons: string[] = [];
-    const summary = await once(connect, source, target, {}, reasons);
+    const summary = await replicateFrom(agent, target, { onEvent: reconnects(reasons) });
+    const sessions = agent.pairs.length;
     expect(target.bytes.equals(source.bytes)).toBe(true);
     // Three attempts at most without progress; with it, as many as the pass needs.
-    expect(sessions()).toBeGreaterThanOrEqual(5);
-    expect(reasons.length).toBe(sessions() - 1);
+    expect(sessions).toBeGreaterThanOrEqual(5);
+    expect(reasons.length).toBe(sessions - 1);
     expect(starts[0]).toBe(0);
     for (let k = 1; k < starts.length; k += 1) expect(starts[k]!).toBeGreaterThan(starts[k - 1]!);
     // Every attempt counts what it sent: all 16 MiB, plus what was in flight at each cut.
     expect(summary.sentBytes).toBeGreaterThanOrEqual(16 * MiB);
-    expect(summary.sentBytes).toBeLessThan(16 * MiB + (sessions() - 1) * 4 * MiB);
+    expect(summary.sentBytes).toBeLessThan(16 * MiB + (sessions - 1) * 4 * MiB);
     // The client read its disk once and read back what it wrote (32 MiB), plus, at each cut, the
     // batches then unfinished: at most 4 in flight and 1 read ahead, and 4 being read back (1 MiB
     // each). Reading again from the start at each cut would add about 90 MiB.
-    expect(target.readBytes).toBeLessThan(32 * MiB + (sessions() - 1) * 9 * MiB);
+    expect(target.readBytes).toBeLessThan(32 * MiB + (sessions - 1) * 9 * MiB);
   });
 
   it("counts the zero leaves of a batch done again after a cut once", async () => {
@@ -251,10 +226,10 @@ describe("a long-lived connection", () => {
     // check was answered, is done again by the next attempt: its zeros counted twice, once.
     const source = new MemoryDisk(Buffer.concat(Array.from({ length: 16 }, (_, k) => Buffer.concat([random(MiB / 2, `half ${k}`), Buffer.alloc(MiB / 2)]))));
     const target = new MemoryDisk(Buffer.alloc(16 * MiB));
-    const { connect, sessions } = cutAfterData(source, MiB);
-    const summary = await once(connect, source, target);
+    const { agent } = cutAfterData(source, MiB);
+    const summary = await replicateFrom(agent, target);
     expect(target.bytes.equals(source.bytes)).toBe(true);
-    expect(sessions()).toBeGreaterThanOrEqual(4);
+    expect(agent.pairs.length).toBeGreaterThanOrEqual(4);
     expect(summary.skippedZeroBytes).toBe(8 * MiB);
   });
 
@@ -263,23 +238,18 @@ describe("a long-lived connection", () => {
     // listening, and Node ended the process.
     const source = new MemoryDisk(random(4 * MiB, "between"));
     const target = new MemoryDisk(Buffer.alloc(4 * MiB));
-    const pairs: Pair[] = [];
-    const { connect, sessions } = serve(source, (pair) => pairs.push(pair));
+    const agent = memoryAgent(source);
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
-    const finish = new AbortController();
     const reasons: string[] = [];
     try {
-      await once(connect, source, target, {
-        mode: "continuous",
-        finishSignal: finish.signal,
+      await replicateFrom(agent, target, {
         intervalMs: 300,
-        onEvent: (e) => {
-          if (e.type === "reconnecting") reasons.push(e.reason);
-          if (e.type !== "pass-complete") return;
-          if (e.pass === 1) setTimeout(() => pairs[0]!.agent.terminate(), 50);
-          if (e.pass === 3) finish.abort();
+        onEvent: reconnects(reasons),
+        continueAfter: (pass) => {
+          if (pass === 1) setTimeout(() => agent.pairs[0]!.agent.terminate(), 50);
+          return pass < 3;
         },
       });
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -287,7 +257,7 @@ describe("a long-lived connection", () => {
       process.off("unhandledRejection", onUnhandled);
     }
     expect(unhandled).toEqual([]);
-    expect(sessions()).toBe(2);
+    expect(agent.pairs.length).toBe(2);
     // Replaced before the pass began: no pass failed for it.
     expect(reasons).toEqual([]);
     expect(target.bytes.equals(source.bytes)).toBe(true);
@@ -298,22 +268,22 @@ describe("a long-lived connection", () => {
     const target = new MemoryDisk(Buffer.alloc(2 * MiB));
     const agentLog: string[] = [];
     let mbps = 0;
-    const connect: Connect = async () => {
-      const pair = linkPair();
+    const agent = memoryAgent(source, {
+      log: (line) => agentLog.push(line),
       // READY comes 1.5 s after HELLO (an agent opening its disks), and the limit changes in DRS
       // right after HELLO left with the old one.
-      const onFrame = pair.client.onFrame.bind(pair.client);
-      pair.client.onFrame = (listener) => onFrame((frame) => (frame[0] === Type.Ready ? void setTimeout(() => listener(frame), 1500) : listener(frame)));
-      const send = pair.client.send.bind(pair.client);
-      pair.client.send = (frame, onSent) => {
-        const below = send(frame, onSent);
-        if (frame[0] === Type.Hello) mbps = 40;
-        return below;
-      };
-      void serveSession(pair.agent, { volumes: [{ deviceName: "/dev/xvda", path: "memory", open: async () => source }], log: (line) => agentLog.push(line), who: "test" });
-      return { link: pair.client };
-    };
-    await once(connect, source, target, { throttleMbps: () => mbps });
+      onPair: ({ client }) => {
+        const onFrame = client.onFrame.bind(client);
+        client.onFrame = (listener) => onFrame((frame) => (frame[0] === Type.Ready ? void setTimeout(() => listener(frame), 1500) : listener(frame)));
+        const send = client.send.bind(client);
+        client.send = (frame, onSent) => {
+          const below = send(frame, onSent);
+          if (frame[0] === Type.Hello) mbps = 40;
+          return below;
+        };
+      },
+    });
+    await replicateFrom(agent, target, { throttleMbps: () => mbps });
     expect(agentLog.some((line) => line.includes("bandwidth limit now 40 Mbps"))).toBe(true);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
