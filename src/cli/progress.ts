@@ -2,7 +2,9 @@
  * Draws the engine's progress events; the engine itself draws nothing. Three forms:
  * - a terminal: a bar per volume and a total, redrawn in place a few times a second;
  * - not a terminal (a pipe, a serial console log): a plain line per volume every few seconds;
- * - --json: a "progress" event per volume at most once a second (docs/events.md).
+ * - --json: a "progress" event per volume at most once a second (docs/events.md). An event held
+ *   back is not dropped: the newest one of a volume goes out when its second is up, or at stop().
+ *   The end of a pass (hashedBytes === totalBytes) and the first event of a phase go out at once.
  * Every other engine event (connected, reconnecting, verified, ...) is logged and, with --json,
  * passed on as an event of its own.
  */
@@ -53,9 +55,17 @@ function isProgress(event: EngineEvent): event is EngineEvent & VolumeProgress {
   return event.type === "progress" && typeof event.volume === "string" && typeof event.totalBytes === "number";
 }
 
+/** A volume's --json progress: when and in what phase its last event went out, and the newest held back. */
+interface JsonVolume {
+  at: number;
+  phase?: string;
+  held?: Record<string, unknown>;
+  timer?: NodeJS.Timeout;
+}
+
 export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now: () => number = Date.now): ProgressView {
   const latest = new Map<string, VolumeProgress>();
-  const lastJson = new Map<string, number>();
+  const json = new Map<string, JsonVolume>();
   const width = Math.max(...volumes.map((v) => v.length), 5);
   let drawnLines = 0;
   let lastPlain = 0;
@@ -92,6 +102,30 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     drawnLines = lines.length;
   };
 
+  const sendJson = (volume: string, fields: Record<string, unknown>) => {
+    const sent = json.get(volume);
+    clearTimeout(sent?.timer);
+    json.set(volume, { at: now(), phase: typeof fields.phase === "string" ? fields.phase : undefined });
+    out.event("progress", fields);
+  };
+
+  const onJson = (event: EngineEvent & VolumeProgress) => {
+    const { type: _type, ...fields } = event;
+    const sent = json.get(event.volume);
+    const t = now();
+    if (!sent || t - sent.at >= JSON_EVERY_MS || event.hashedBytes === event.totalBytes || event.phase !== sent.phase) {
+      sendJson(event.volume, fields);
+      return;
+    }
+    // Held, not dropped: passes last about as long as the interval, so a dropped event is often
+    // the last of its pass, and a reader would never see the volume at 100%.
+    sent.held = fields;
+    sent.timer ??= setTimeout(() => {
+      if (sent.held) sendJson(event.volume, sent.held);
+    }, sent.at + JSON_EVERY_MS - t);
+    sent.timer.unref();
+  };
+
   const timer = out.isTty && !out.json ? setInterval(draw, REDRAW_MS) : undefined;
   timer?.unref();
 
@@ -101,12 +135,7 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
         latest.set(event.volume, event);
         const t = now();
         if (out.json) {
-          const last = lastJson.get(event.volume);
-          if (last === undefined || t - last >= JSON_EVERY_MS) {
-            lastJson.set(event.volume, t);
-            const { type: _type, ...fields } = event;
-            out.event("progress", fields);
-          }
+          onJson(event);
         } else if (out.isTty) {
           dirty = true;
         } else if (t - lastPlain >= PLAIN_EVERY_MS) {
@@ -132,7 +161,9 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
       if (timer) {
         clearInterval(timer);
         draw();
-      } else if (!out.json) {
+      } else if (out.json) {
+        for (const [volume, sent] of json) if (sent.held) sendJson(volume, sent.held);
+      } else {
         for (const p of latest.values()) out.say(`${p.volume}: ${describeVolume(p)}`);
         latest.clear();
       }

@@ -1,13 +1,13 @@
 import { Writable } from "node:stream";
 import { stripVTControlCharacters } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createConsole } from "../../src/cli/console.js";
 import { createLog } from "../../src/cli/log.js";
 import { createProgress, describeVolume } from "../../src/cli/progress.js";
 
 const MiB = 2 ** 20;
-const progress = (volume: string, hashedBytes: number, t = 0) => ({
-  type: "progress", volume, phase: "copy", totalBytes: 100 * MiB, hashedBytes, sentBytes: hashedBytes / 2, skippedEqualBytes: hashedBytes / 4, skippedZeroBytes: hashedBytes / 4, bytesPerSecond: 10 * MiB, etaSeconds: (100 * MiB - hashedBytes) / (10 * MiB), t,
+const progress = (volume: string, hashedBytes: number, t = 0, phase = "copy") => ({
+  type: "progress", volume, phase, totalBytes: 100 * MiB, hashedBytes, sentBytes: hashedBytes / 2, skippedEqualBytes: hashedBytes / 4, skippedZeroBytes: hashedBytes / 4, bytesPerSecond: 10 * MiB, etaSeconds: (100 * MiB - hashedBytes) / (10 * MiB), t,
 });
 
 function setup(json: boolean, isTTY: boolean, columns = 200) {
@@ -25,8 +25,15 @@ function setup(json: boolean, isTTY: boolean, columns = 200) {
   const log = createLog({ console: false, consoleWrite: () => undefined });
   let now = 0;
   const view = createProgress(createConsole({ json, stdout, stderr, redact: (s) => s }), log, ["/dev/xvda", "/dev/xvdb"], () => now);
-  return { view, out, human, tick: (ms: number) => (now += ms) };
+  // The view's clock, and with fake timers the timers too.
+  const tick = (ms: number) => {
+    now += ms;
+    if (vi.isFakeTimers()) vi.advanceTimersByTime(ms);
+  };
+  return { view, out, human, tick };
 }
+
+afterEach(() => vi.useRealTimers());
 
 describe("progress", () => {
   it("describes a volume with scanned, sent, skipped, rate and ETA", () => {
@@ -57,6 +64,33 @@ describe("progress", () => {
       ["progress", "/dev/xvdb", 20 * MiB],
       ["progress", "/dev/xvda", 30 * MiB],
       ["verified", "/dev/xvda", undefined],
+    ]);
+  });
+
+  it("with --json, sends a held-back event when its second is up or at stop, and the end of a pass or a new phase at once", () => {
+    vi.useFakeTimers();
+    const { view, out, tick } = setup(true, false);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    tick(300);
+    view.onEvent(progress("/dev/xvda", 50 * MiB));
+    tick(300);
+    view.onEvent(progress("/dev/xvda", 90 * MiB));
+    tick(400); // the second is up: 90 MiB goes out, not lost
+    tick(200);
+    view.onEvent(progress("/dev/xvda", 100 * MiB)); // the end of the pass, 200 ms after the last event
+    tick(100);
+    view.onEvent(progress("/dev/xvda", 10 * MiB, 0, "continuous")); // a new phase
+    tick(100);
+    view.onEvent(progress("/dev/xvda", 60 * MiB, 0, "continuous"));
+    view.stop(); // the last event of the run goes out too
+    tick(5_000);
+    const events = out.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.map((e) => [e.phase, e.hashedBytes])).toEqual([
+      ["copy", 10 * MiB],
+      ["copy", 90 * MiB],
+      ["copy", 100 * MiB],
+      ["continuous", 10 * MiB],
+      ["continuous", 60 * MiB],
     ]);
   });
 
