@@ -74,8 +74,11 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
   const totals = (): VolumeProgress => {
     const all = [...latest.values()];
     const sum = (f: (p: VolumeProgress) => number) => all.reduce((a, p) => a + f(p), 0);
-    const rate = sum((p) => p.bytesPerSecond);
-    const remaining = sum((p) => p.totalBytes - p.hashedBytes);
+    // A finished volume's last rate is history: only volumes still under way make the total's rate
+    // and ETA, and volumes run side by side, so the last of them to finish sets the ETA.
+    const underWay = all.filter((p) => p.hashedBytes < p.totalBytes);
+    let eta: number | undefined = 0;
+    for (const p of underWay) eta = eta === undefined || p.etaSeconds === undefined ? undefined : Math.max(eta, p.etaSeconds);
     return {
       volume: "total",
       totalBytes: sum((p) => p.totalBytes),
@@ -83,8 +86,8 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
       sentBytes: sum((p) => p.sentBytes),
       skippedEqualBytes: sum((p) => p.skippedEqualBytes),
       skippedZeroBytes: sum((p) => p.skippedZeroBytes),
-      bytesPerSecond: rate,
-      etaSeconds: rate > 0 ? remaining / rate : undefined,
+      bytesPerSecond: underWay.reduce((a, p) => a + p.bytesPerSecond, 0),
+      etaSeconds: eta,
     };
   };
 

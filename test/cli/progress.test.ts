@@ -33,6 +33,8 @@ function setup(json: boolean, isTTY: boolean, columns = 200) {
   return { view, out, human, tick };
 }
 
+const lines = (chunks: string[]) => stripVTControlCharacters(chunks.join("")).split("\n").map((l) => l.replace(/^\r/, "")).filter(Boolean);
+
 afterEach(() => vi.useRealTimers());
 
 describe("progress", () => {
@@ -120,6 +122,19 @@ describe("progress", () => {
     expect(text).toContain("/dev/xvda [############------------]");
     expect(text).toContain("/dev/xvdb [########################]");
     expect(text).toMatch(/total {5}\[##################------\] scanned 150\.0 MiB\/200\.0 MiB/);
+  });
+
+  it.each([
+    ["a finished volume's last rate is left out", [[100, 10], [10, 10]], "10.00 MiB/s  ETA 00:09"],
+    ["the slowest volume sets the ETA", [[50, 10], [10, 10]], "20.00 MiB/s  ETA 00:09"],
+    ["all finished", [[100, 10], [100, 10]], "0 B/s  ETA 00:00"],
+  ])("on a terminal, the total's rate and ETA: %s", (_name, volumes, expected) => {
+    const { view, human } = setup(false, true);
+    volumes.forEach(([mib, rate], i) =>
+      view.onEvent({ ...progress(`/dev/xvd${"ab"[i]}`, mib! * MiB), bytesPerSecond: rate! * MiB, etaSeconds: ((100 - mib!) * MiB) / (rate! * MiB) }),
+    );
+    view.stop();
+    expect(lines(human).find((l) => l.startsWith("total"))).toMatch(new RegExp(`  ${expected}$`));
   });
 
   it("on a terminal of unknown width (a serial console says 0 columns), draws 80-column lines", () => {
