@@ -154,7 +154,7 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
       const { type, ...fields } = event;
       log.info(`${type}: ${JSON.stringify(fields)}`);
       out.event(type, fields);
-      if (!out.json && (type === "reconnecting" || type === "verified" || type === "connected")) {
+      if (!out.json && (type === "reconnecting" || type === "verified" || type === "connected" || type === "throttle")) {
         if (out.isTty) draw();
         drawnLines = 0;
         out.say(describeEvent(event));

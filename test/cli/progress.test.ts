@@ -113,6 +113,13 @@ describe("progress", () => {
     ]);
   });
 
+  it("tells the person when the bandwidth limit changes in DRS", () => {
+    const { view, human } = setup(false, false);
+    view.onEvent({ type: "throttle", mbps: 200 });
+    view.onEvent({ type: "throttle", mbps: 0 });
+    expect(lines(human)).toEqual(["Bandwidth limit now 200 Mbps.", "Bandwidth limit lifted."]);
+  });
+
   it("on a terminal, draws a bar per volume and a total", () => {
     const { view, human } = setup(false, true);
     view.onEvent(progress("/dev/xvda", 50 * MiB));
