@@ -1,12 +1,17 @@
 /*
  * Draws the engine's progress events; the engine itself draws nothing. Three forms:
  * - a terminal: a bar per volume and a total, redrawn in place a few times a second;
- * - not a terminal (a pipe, a serial console log): a plain line per volume every few seconds;
+ * - not a terminal (a pipe, a serial console log): every few seconds a plain line per volume that
+ *   has moved since the last lines (a finished volume is not printed again and again);
  * - --json: a "progress" event per volume at most once a second (docs/events.md). An event held
  *   back is not dropped: the newest one of a volume goes out when its second is up, or at stop().
  *   The end of a pass (hashedBytes === totalBytes) and the first event of a phase go out at once.
  * Every other engine event (connected, reconnecting, verified, ...) is logged and, with --json,
- * passed on as an event of its own.
+ * passed on as an event of its own. A person sees "verified" for the copy pass, for a pass that
+ * repaired something, and for the last pass of the run (the final sync after the launch): a pass
+ * runs every 2 s in continuous replication, and a line each time would scroll everything else
+ * away. The engine does not say which pass is the last, so the quiet verifications of the last
+ * completed pass are printed at stop() if no pass started after it.
  */
 import type { ReplicationEvent } from "../replication/index.js";
 import type { ConsoleOut } from "./console.js";
@@ -66,10 +71,17 @@ interface JsonVolume {
 export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now: () => number = Date.now): ProgressView {
   const latest = new Map<string, VolumeProgress>();
   const json = new Map<string, JsonVolume>();
+  /** Not a terminal: the volumes with progress not printed yet. */
+  const updated = new Set<string>();
   const width = Math.max(...volumes.map((v) => v.length), 5);
   let drawnLines = 0;
   let lastPlain = 0;
   let dirty = false;
+  /** A pass has completed: the copy pass is over. */
+  let pastCopy = false;
+  /** "verified" lines not shown: of the pass under way, and of the last completed pass. */
+  let quiet: string[] = [];
+  let quietOfLastPass: string[] = [];
 
   const totals = (): VolumeProgress => {
     const all = [...latest.values()];
@@ -105,6 +117,18 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     drawnLines = lines.length;
   };
 
+  /** A line for the person between drawings: the bars are drawn anew beneath it. */
+  const say = (line: string) => {
+    if (out.isTty) draw();
+    drawnLines = 0;
+    out.say(line);
+  };
+
+  const printUpdated = () => {
+    for (const [volume, p] of latest) if (updated.has(volume)) out.say(`${volume}: ${describeVolume(p)}`);
+    updated.clear();
+  };
+
   const sendJson = (volume: string, fields: Record<string, unknown>) => {
     const sent = json.get(volume);
     clearTimeout(sent?.timer);
@@ -129,6 +153,12 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     sent.timer.unref();
   };
 
+  const onVerified = (event: EngineEvent) => {
+    const line = describeEvent(event);
+    if (!pastCopy || Number(event.mismatchesRepaired ?? 0) > 0) say(line);
+    else quiet.push(line);
+  };
+
   const timer = out.isTty && !out.json ? setInterval(draw, REDRAW_MS) : undefined;
   timer?.unref();
 
@@ -136,14 +166,19 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     onEvent(event) {
       if (isProgress(event)) {
         latest.set(event.volume, event);
+        // A new pass is under way: the last one was not the run's last.
+        quietOfLastPass = [];
         const t = now();
         if (out.json) {
           onJson(event);
         } else if (out.isTty) {
           dirty = true;
-        } else if (t - lastPlain >= PLAIN_EVERY_MS) {
-          lastPlain = t;
-          for (const p of latest.values()) out.say(`${p.volume}: ${describeVolume(p)}`);
+        } else {
+          updated.add(event.volume);
+          if (t - lastPlain >= PLAIN_EVERY_MS) {
+            lastPlain = t;
+            printUpdated();
+          }
         }
         if (t - lastPlain >= PLAIN_EVERY_MS && (out.isTty || out.json)) {
           lastPlain = t;
@@ -154,11 +189,14 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
       const { type, ...fields } = event;
       log.info(`${type}: ${JSON.stringify(fields)}`);
       out.event(type, fields);
-      if (!out.json && (type === "reconnecting" || type === "verified" || type === "connected" || type === "throttle")) {
-        if (out.isTty) draw();
-        drawnLines = 0;
-        out.say(describeEvent(event));
+      if (type === "pass-complete") {
+        pastCopy = true;
+        quietOfLastPass = quiet;
+        quiet = [];
       }
+      if (out.json) return;
+      if (type === "verified") onVerified(event);
+      else if (type === "reconnecting" || type === "connected" || type === "throttle") say(describeEvent(event));
     },
     stop() {
       if (timer) {
@@ -167,9 +205,10 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
       } else if (out.json) {
         for (const [volume, sent] of json) if (sent.held) sendJson(volume, sent.held);
       } else {
-        for (const p of latest.values()) out.say(`${p.volume}: ${describeVolume(p)}`);
-        latest.clear();
+        printUpdated();
       }
+      for (const line of quietOfLastPass) say(line);
+      quietOfLastPass = [];
     },
   };
 }

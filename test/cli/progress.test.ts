@@ -9,6 +9,8 @@ const MiB = 2 ** 20;
 const progress = (volume: string, hashedBytes: number, t = 0, phase = "copy") => ({
   type: "progress", volume, phase, totalBytes: 100 * MiB, hashedBytes, sentBytes: hashedBytes / 2, skippedEqualBytes: hashedBytes / 4, skippedZeroBytes: hashedBytes / 4, bytesPerSecond: 10 * MiB, etaSeconds: (100 * MiB - hashedBytes) / (10 * MiB), t,
 });
+const verified = (volume: string, mismatchesRepaired = 0) => ({ type: "verified", volume, mismatchesRepaired });
+const passComplete = (pass: number) => ({ type: "pass-complete", pass, phase: pass === 1 ? "copy" : "continuous" });
 
 function setup(json: boolean, isTTY: boolean, columns = 200) {
   const out: string[] = [];
@@ -109,7 +111,27 @@ describe("progress", () => {
     expect(text.trim().split("\n").map((l) => l.slice(0, 40))).toEqual([
       "/dev/xvda: copy scanned 10.00 MiB/100.0 ",
       "/dev/xvda: copy scanned 30.00 MiB/100.0 ",
-      "/dev/xvda: copy scanned 30.00 MiB/100.0 ",
+    ]);
+  });
+
+  it("not on a terminal, prints only the volumes that moved since the last lines, never a finished row again", () => {
+    const { view, human, tick } = setup(false, false);
+    tick(10_000);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    view.onEvent(progress("/dev/xvdb", 100 * MiB));
+    tick(5_000);
+    view.onEvent(progress("/dev/xvda", 60 * MiB, 0, "continuous"));
+    tick(5_000);
+    view.onEvent(progress("/dev/xvda", 90 * MiB, 0, "continuous"));
+    view.onEvent(progress("/dev/xvdb", 10 * MiB, 0, "verify"));
+    view.stop();
+    view.stop(); // the flow stops the view twice on success
+    expect(lines(human).map((l) => l.slice(0, 41))).toEqual([
+      "/dev/xvda: copy scanned 10.00 MiB/100.0 M",
+      "/dev/xvda: continuous scanned 60.00 MiB/1",
+      "/dev/xvdb: copy scanned 100.0 MiB/100.0 M",
+      "/dev/xvda: continuous scanned 90.00 MiB/1",
+      "/dev/xvdb: verify scanned 10.00 MiB/100.0",
     ]);
   });
 
@@ -118,6 +140,30 @@ describe("progress", () => {
     view.onEvent({ type: "throttle", mbps: 200 });
     view.onEvent({ type: "throttle", mbps: 0 });
     expect(lines(human)).toEqual(["Bandwidth limit now 200 Mbps.", "Bandwidth limit lifted."]);
+  });
+
+  it.each([
+    ["a run that finishes", true, ["/dev/xvda: verified.", "/dev/xvdb: verified.", "/dev/xvdb: verified, 2 mismatching block(s) repaired.", "/dev/xvda: verified.", "/dev/xvdb: verified."]],
+    ["a run cut short in a continuous pass", false, ["/dev/xvda: verified.", "/dev/xvdb: verified.", "/dev/xvdb: verified, 2 mismatching block(s) repaired."]],
+  ])("says \"verified\" for the copy pass, a repair and the final pass, not for every continuous pass: %s", (_name, finished, expected) => {
+    for (const isTTY of [false, true]) {
+      const { view, human } = setup(false, isTTY);
+      let pass = 1;
+      const runPass = (repaired = 0) => {
+        view.onEvent(progress("/dev/xvda", 100 * MiB, 0, pass === 1 ? "copy" : "continuous"));
+        view.onEvent(progress("/dev/xvdb", 100 * MiB, 0, pass === 1 ? "copy" : "continuous"));
+        view.onEvent(verified("/dev/xvda"));
+        view.onEvent(verified("/dev/xvdb", repaired));
+        view.onEvent(passComplete(pass));
+        pass += 1;
+      };
+      runPass();
+      for (let i = 0; i < 5; i += 1) runPass(i === 2 ? 2 : 0);
+      if (!finished) view.onEvent(progress("/dev/xvda", 10 * MiB, 0, "continuous"));
+      view.stop();
+      view.stop();
+      expect(lines(human).filter((l) => l.includes("verified"))).toEqual(expected);
+    }
   });
 
   it("on a terminal, draws a bar per volume and a total", () => {
