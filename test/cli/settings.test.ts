@@ -40,6 +40,14 @@ describe("readSettings", () => {
     expect(Object.isFrozen(s)).toBe(true);
   });
 
+  it("--help says what exit 130 means: any Ctrl-C or SIGTERM, also after data was written", () => {
+    let help = "";
+    readSettings(["--help"], {}, "0.0.0", { out: (s) => (help += s), err: () => undefined });
+    const code130 = help.slice(help.indexOf("\n  130 "), help.indexOf("\n\nExamples:"));
+    expect(code130).toMatch(/Ctrl-C or SIGTERM, at a prompt or while replicating/);
+    expect(code130).not.toMatch(/nothing was written/);
+  });
+
   it("returns null for --help and --version", () => {
     expect(read(["--version"])).toBeNull();
     expect(read(["--help"])).toBeNull();
