@@ -72,6 +72,8 @@ export function exitCodeFor(error: unknown): ExitCode {
           return EXIT.credentials;
         case "not-found":
           return EXIT.noInstance;
+        case "cancelled":
+          return EXIT.cancelled;
         default:
           return EXIT.other;
       }

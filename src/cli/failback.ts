@@ -40,7 +40,7 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
     log.warn(line);
   };
 
-  const connection = await connect(settings, prompter, log, ctx.env);
+  const connection = await connect(settings, prompter, log, ctx.env, ctx.signal);
   out.event("connected", { account: connection.account, region: connection.region });
 
   const inventory = await takeInventory(settings, log, warn);

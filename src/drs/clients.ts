@@ -8,14 +8,25 @@
 import { DrsClient } from "@aws-sdk/client-drs";
 import { STSClient } from "@aws-sdk/client-sts";
 import { DrsError } from "./errors.js";
-import { proxyFromEnv, proxyOptions } from "./proxy.js";
+import { proxyFromEnv, proxyOptions, type Timeouts } from "./proxy.js";
 
 export interface ClientOptions {
   region: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   env?: NodeJS.ProcessEnv;
+  /** Ends every request under way, and refuses new ones, once it aborts (the person's Ctrl-C). */
+  signal?: AbortSignal;
+  timeouts?: Timeouts;
 }
+
+/**
+ * The SDK waits for an answer for ever by default: behind a firewall that drops packets, or a
+ * proxy that hangs, one request would stop the client for good (a launch watch that never sees
+ * the launch). A connection gets 10 s, and an open request 30 s of silence, before it fails and
+ * is retried (maxAttempts).
+ */
+export const TIMEOUTS: Timeouts = { connectMs: 10_000, requestMs: 30_000 };
 
 export interface DrsClients {
   drs: DrsClient;
@@ -24,6 +35,15 @@ export interface DrsClients {
   /** Where DRS and STS requests go, and through which proxy, for messages (never a credential). */
   drsEndpoint: string;
   stsEndpoint: string;
+  signal?: AbortSignal;
+}
+
+/** The options of one request: aborted with the clients' signal, or with `signal`. */
+export function requestOptions(clients: DrsClients, signal?: AbortSignal): { abortSignal?: AbortSignal } {
+  const signals = [clients.signal, signal].filter((s) => s !== undefined);
+  // One signal per request: the SDK's handler sets `onabort` on it, which on a shared signal
+  // would take over from the request before it, leaving that one to run on.
+  return signals.length > 0 ? { abortSignal: AbortSignal.any(signals) } : {};
 }
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/;
@@ -58,14 +78,16 @@ export function createClients(options: ClientOptions): DrsClients {
   const drsUrl = drsEndpoint ? normalizeEndpoint(drsEndpoint) : `https://drs.${options.region}.amazonaws.com`;
   const stsUrl = stsEndpoint ? normalizeEndpoint(stsEndpoint) : `https://sts.${options.region}.amazonaws.com`;
   const proxy = proxyFromEnv(env);
-  const drsProxy = proxyOptions(drsUrl, proxy, env);
-  const stsProxy = proxyOptions(stsUrl, proxy, env);
-  const through = (proxied: object) => (proxy && "requestHandler" in proxied ? ` (through the proxy ${proxy.shown})` : "");
+  const timeouts = options.timeouts ?? TIMEOUTS;
+  const drsProxy = proxyOptions(drsUrl, proxy, env, timeouts);
+  const stsProxy = proxyOptions(stsUrl, proxy, env, timeouts);
+  const through = (proxied: { proxied: boolean }) => (proxy && proxied.proxied ? ` (through the proxy ${proxy.shown})` : "");
   return {
-    drs: new DrsClient({ ...common, ...drsProxy, ...(drsEndpoint ? { endpoint: drsUrl } : {}) }),
-    sts: new STSClient({ ...common, ...stsProxy, ...(stsEndpoint ? { endpoint: stsUrl } : {}) }),
+    drs: new DrsClient({ ...common, requestHandler: drsProxy.requestHandler, ...(drsEndpoint ? { endpoint: drsUrl } : {}) }),
+    sts: new STSClient({ ...common, requestHandler: stsProxy.requestHandler, ...(stsEndpoint ? { endpoint: stsUrl } : {}) }),
     region: options.region,
     drsEndpoint: drsUrl + through(drsProxy),
     stsEndpoint: stsUrl + through(stsProxy),
+    ...(options.signal ? { signal: options.signal } : {}),
   };
 }

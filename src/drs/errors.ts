@@ -4,7 +4,7 @@
  * here; their text is never shown raw, and no credential ever reaches a message.
  */
 
-export type DrsErrorCategory = "input" | "credentials" | "not-found" | "unreachable" | "other";
+export type DrsErrorCategory = "input" | "credentials" | "not-found" | "unreachable" | "cancelled" | "other";
 
 export class DrsError extends Error {
   readonly code: string;
@@ -54,6 +54,9 @@ export function translateAwsError(error: unknown, action: string, endpoint: stri
       return make("THROTTLED", "other", `AWS kept throttling ${where} past the retries: wait a minute and run again`);
     case "ResourceNotFoundException":
       return make("RECOVERY_INSTANCE_NOT_FOUND", "not-found", `${action}: the Recovery Instance was not found in this account and region`);
+    case "AbortError":
+      // The person stopped the client (Ctrl-C, SIGTERM) while the request was under way.
+      return make("CANCELLED", "cancelled", `${where} was cancelled`);
     case "CredentialsProviderError":
       return make("NO_CREDENTIALS", "credentials", "no AWS credentials: pass --aws-access-key-id and --aws-secret-access-key, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
     default:
@@ -65,7 +68,10 @@ export function translateAwsError(error: unknown, action: string, endpoint: stri
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /getaddrinfo/.test(e.message ?? "")) {
     return make("ENDPOINT_NOT_RESOLVING", "unreachable", `the endpoint ${endpoint} does not resolve: check --endpoint and the DNS settings`);
   }
-  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "TimeoutError"].includes(code) || name === "TimeoutError") {
+  if (name === "TimeoutError") {
+    return make("ENDPOINT_UNREACHABLE", "unreachable", `${endpoint} did not answer ${action} in time: check the network, the proxy and --endpoint`);
+  }
+  if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "TimeoutError"].includes(code)) {
     return make("ENDPOINT_UNREACHABLE", "unreachable", `cannot reach ${endpoint} (${code || name}): check the network, the proxy and --endpoint`);
   }
   return make("DRS_ERROR", "other", `${where} failed: ${name || code || "unknown error"}`);

@@ -7,11 +7,12 @@
  * A watch that cannot read the state must not go on quietly: the client would replicate for ever
  * and never make its final sync. So each distinct failure is reported once, a refused credential
  * (expired, revoked, missing a permission) ends the watch at once, since asking again cannot help,
- * and any other failure ends it once polls have failed for `giveUpAfterMs` in a row.
+ * and any other failure ends it once no poll has succeeded for `giveUpAfterMs` (a poll that hangs
+ * fails at the clients' request timeout, which counts from the last success too).
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { DescribeRecoveryInstancesCommand } from "@aws-sdk/client-drs";
-import type { DrsClients } from "./clients.js";
+import { requestOptions, type DrsClients } from "./clients.js";
 import { DrsError, translateAwsError } from "./errors.js";
 
 export const LAUNCHED_STATES = new Set(["FAILBACK_LAUNCH_STATE_NOT_AVAILABLE", "FAILBACK_COMPLETED"]);
@@ -20,10 +21,10 @@ export const LAUNCHED_STATES = new Set(["FAILBACK_LAUNCH_STATE_NOT_AVAILABLE", "
 export const GIVE_UP_AFTER_MS = 5 * 60_000;
 
 /** The instance's failback state (undefined while DRS shows none); RECOVERY_INSTANCE_NOT_FOUND once the instance is gone. */
-export async function readFailbackState(clients: DrsClients, id: string): Promise<string | undefined> {
+export async function readFailbackState(clients: DrsClients, id: string, signal?: AbortSignal): Promise<string | undefined> {
   let items;
   try {
-    items = (await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }))).items;
+    items = (await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }), requestOptions(clients, signal))).items;
   } catch (error) {
     throw translateAwsError(error, "drs:DescribeRecoveryInstances", clients.drsEndpoint);
   }
@@ -51,20 +52,22 @@ export async function waitForFailbackLaunch(clients: DrsClients, id: string, opt
   const now = options.now ?? Date.now;
   const giveUpAfterMs = options.giveUpAfterMs ?? GIVE_UP_AFTER_MS;
   let last: string | undefined;
-  let failure: { code: string; since: number } | undefined;
+  let failed: string | undefined;
+  let succeeded = now();
   for (;;) {
     options.signal?.throwIfAborted();
     let state: string | undefined;
     try {
-      state = await readFailbackState(clients, id);
-      failure = undefined;
+      state = await readFailbackState(clients, id, options.signal);
+      failed = undefined;
+      succeeded = now();
     } catch (caught) {
       options.signal?.throwIfAborted();
       const error = translateAwsError(caught, "drs:DescribeRecoveryInstances", clients.drsEndpoint);
-      if (error.code !== failure?.code) options.onFailure?.(error);
+      if (error.code !== failed) options.onFailure?.(error);
       if (error.category === "credentials") throw error;
-      failure = { code: error.code, since: failure?.since ?? now() };
-      const failingMs = now() - failure.since;
+      failed = error.code;
+      const failingMs = now() - succeeded;
       if (failingMs >= giveUpAfterMs) {
         const seconds = Math.round(failingMs / 1000);
         throw new DrsError(error.code, error.category, `the failback state of ${id} could not be read for ${seconds} s: ${error.message}`, { cause: error });

@@ -9,7 +9,7 @@ import {
   type RecoveryInstance,
   type SourceServer,
 } from "@aws-sdk/client-drs";
-import type { DrsClients } from "./clients.js";
+import { requestOptions, type DrsClients } from "./clients.js";
 import { translateAwsError } from "./errors.js";
 
 export interface Interface {
@@ -64,7 +64,7 @@ async function allRecoveryInstances(clients: DrsClients, ids?: string[]): Promis
   const out: RecoveryInstance[] = [];
   let nextToken: string | undefined;
   for (let page = 0; page < 1000; page += 1) {
-    const res = await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: ids ? { recoveryInstanceIDs: ids } : {}, maxResults: 200, nextToken }));
+    const res = await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: ids ? { recoveryInstanceIDs: ids } : {}, maxResults: 200, nextToken }), requestOptions(clients));
     out.push(...(res.items ?? []));
     nextToken = res.nextToken;
     if (!nextToken) break;
@@ -77,7 +77,7 @@ async function sourceServers(clients: DrsClients, ids: string[]): Promise<Map<st
   if (ids.length === 0) return map;
   let nextToken: string | undefined;
   for (let page = 0; page < 1000; page += 1) {
-    const res = await clients.drs.send(new DescribeSourceServersCommand({ filters: { sourceServerIDs: ids }, maxResults: 200, nextToken }));
+    const res = await clients.drs.send(new DescribeSourceServersCommand({ filters: { sourceServerIDs: ids }, maxResults: 200, nextToken }), requestOptions(clients));
     for (const s of res.items ?? []) if (s.sourceServerID) map.set(s.sourceServerID, s);
     nextToken = res.nextToken;
     if (!nextToken) break;

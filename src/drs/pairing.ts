@@ -4,7 +4,7 @@
  * nature; no key, secret or code ever goes into a tag.
  */
 import { DescribeRecoveryInstancesCommand, ListTagsForResourceCommand, TagResourceCommand } from "@aws-sdk/client-drs";
-import type { DrsClients } from "./clients.js";
+import { requestOptions, type DrsClients } from "./clients.js";
 import { DrsError, translateAwsError } from "./errors.js";
 
 export const FINGERPRINT_TAGS = { agent: "failback:agent-cert-sha256", client: "failback:client-cert-sha256" } as const;
@@ -13,7 +13,7 @@ export type PairingRole = keyof typeof FINGERPRINT_TAGS;
 const FINGERPRINT = /^[0-9a-f]{64}$/;
 
 async function instanceArn(clients: DrsClients, id: string): Promise<string> {
-  const out = await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }));
+  const out = await clients.drs.send(new DescribeRecoveryInstancesCommand({ filters: { recoveryInstanceIDs: [id] } }), requestOptions(clients));
   const arn = out.items?.find((i) => i.recoveryInstanceID === id)?.arn;
   if (!arn) throw new DrsError("RECOVERY_INSTANCE_NOT_FOUND", "not-found", `Recovery Instance ${id} was not found: check the instance id and the region`);
   return arn;
@@ -23,7 +23,7 @@ export async function publishFingerprint(clients: DrsClients, recoveryInstanceId
   if (!FINGERPRINT.test(fingerprint)) throw new DrsError("BAD_FINGERPRINT", "input", `a certificate fingerprint is 64 lowercase hex digits, not "${fingerprint}"`);
   try {
     const arn = await instanceArn(clients, recoveryInstanceId);
-    await clients.drs.send(new TagResourceCommand({ resourceArn: arn, tags: { [FINGERPRINT_TAGS[role]]: fingerprint } }));
+    await clients.drs.send(new TagResourceCommand({ resourceArn: arn, tags: { [FINGERPRINT_TAGS[role]]: fingerprint } }), requestOptions(clients));
   } catch (error) {
     throw translateAwsError(error, "drs:TagResource", clients.drsEndpoint);
   }
@@ -33,7 +33,7 @@ export async function publishFingerprint(clients: DrsClients, recoveryInstanceId
 export async function readFingerprint(clients: DrsClients, recoveryInstanceId: string, role: PairingRole): Promise<string | undefined> {
   try {
     const arn = await instanceArn(clients, recoveryInstanceId);
-    const out = await clients.drs.send(new ListTagsForResourceCommand({ resourceArn: arn }));
+    const out = await clients.drs.send(new ListTagsForResourceCommand({ resourceArn: arn }), requestOptions(clients));
     const value = out.tags?.[FINGERPRINT_TAGS[role]];
     return value && FINGERPRINT.test(value) ? value : undefined;
   } catch (error) {

@@ -40,10 +40,18 @@ export function bypassesProxy(endpoint: string, env: NodeJS.ProcessEnv): boolean
   });
 }
 
-/** SDK client options sending requests to the endpoint through the proxy, or none. */
-export function proxyOptions(endpoint: string, proxy: Proxy | undefined, env: NodeJS.ProcessEnv): { requestHandler?: NodeHttpHandler } {
-  if (!proxy || bypassesProxy(endpoint, env)) return {};
+export interface Timeouts {
+  /** To open a connection (through the proxy: to the proxy). */
+  connectMs: number;
+  /** Of silence on an open request before it fails. */
+  requestMs: number;
+}
+
+/** The request handler for the endpoint: through the proxy (`proxied`), or direct. */
+export function proxyOptions(endpoint: string, proxy: Proxy | undefined, env: NodeJS.ProcessEnv, timeouts: Timeouts): { requestHandler: NodeHttpHandler; proxied: boolean } {
+  const limits = { connectionTimeout: timeouts.connectMs, requestTimeout: timeouts.requestMs };
+  if (!proxy || bypassesProxy(endpoint, env)) return { requestHandler: new NodeHttpHandler(limits), proxied: false };
   // A CONNECT tunnel serves plain-HTTP endpoints (a test emulator) as well as HTTPS ones.
   const agent = new HttpsProxyAgent(proxy.url, { keepAlive: true });
-  return { requestHandler: new NodeHttpHandler({ httpAgent: agent, httpsAgent: agent }) };
+  return { requestHandler: new NodeHttpHandler({ ...limits, httpAgent: agent, httpsAgent: agent }), proxied: true };
 }

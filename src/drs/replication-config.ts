@@ -1,6 +1,6 @@
 /* The failback replication configuration: the bandwidth throttle and which of the agent's addresses to use. */
 import { GetFailbackReplicationConfigurationCommand } from "@aws-sdk/client-drs";
-import type { DrsClients } from "./clients.js";
+import { requestOptions, type DrsClients } from "./clients.js";
 import { DrsError, translateAwsError } from "./errors.js";
 import type { RecoveryInstanceView } from "./instances.js";
 
@@ -13,7 +13,7 @@ export interface FailbackReplicationConfig {
 
 export async function getFailbackReplicationConfig(clients: DrsClients, recoveryInstanceId: string): Promise<FailbackReplicationConfig> {
   try {
-    const out = await clients.drs.send(new GetFailbackReplicationConfigurationCommand({ recoveryInstanceID: recoveryInstanceId }));
+    const out = await clients.drs.send(new GetFailbackReplicationConfigurationCommand({ recoveryInstanceID: recoveryInstanceId }), requestOptions(clients));
     return { bandwidthThrottlingMbps: out.bandwidthThrottling ?? 0, usePrivateIP: out.usePrivateIP ?? false, name: out.name };
   } catch (error) {
     throw translateAwsError(error, "drs:GetFailbackReplicationConfiguration", clients.drsEndpoint);

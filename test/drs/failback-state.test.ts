@@ -3,9 +3,10 @@
  * emulator on 127.0.0.1): a refused credential ends the watch at once, any other failure is
  * reported once and ends it after a bounded time, and a success in between starts afresh.
  */
+import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { emulatorState } from "../../src/cli/demo/state.js";
-import { createClients, DrsError, waitForFailbackLaunch } from "../../src/drs/index.js";
+import { createClients, DrsError, readFailbackState, waitForFailbackLaunch } from "../../src/drs/index.js";
 import { parseState, startEmulator, type Emulator } from "../../src/emulator/index.js";
 import type { StoredCredential } from "../../src/emulator/sigv4.js";
 
@@ -75,10 +76,11 @@ describe("waitForFailbackLaunch when DRS fails", () => {
     const failures: string[] = [];
     // The SDK makes three attempts per poll: each throttleNext(3) fails exactly one poll.
     emulator.throttleNext(3);
-    const waiting = waitForFailbackLaunch(clients(), ID, { intervalMs: 50, giveUpAfterMs: 1_000, onFailure: (e) => failures.push(e.code) });
+    // Long enough for a failing poll (three attempts, with the SDK's backoff between them).
+    const waiting = waitForFailbackLaunch(clients(), ID, { intervalMs: 50, giveUpAfterMs: 2_500, onFailure: (e) => failures.push(e.code) });
     for (let i = 0; i < 100 && failures.length === 0; i += 1) await sleep(50);
     // Longer than giveUpAfterMs: counted from the first failure, the second would end the watch.
-    await sleep(1_200);
+    await sleep(2_700);
     emulator.throttleNext(3);
     for (let i = 0; i < 100 && failures.length === 1; i += 1) await sleep(50);
     record()!.failback = { state: "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE" };
@@ -97,6 +99,65 @@ describe("waitForFailbackLaunch when DRS fails", () => {
       expect(failures).toEqual(["RECOVERY_INSTANCE_NOT_FOUND"]);
     } finally {
       emulator.state.recoveryInstances = instances;
+    }
+  });
+});
+
+/** An endpoint that takes connections and requests and never answers (a black-holed path, a hung proxy). */
+async function silentEndpoint(): Promise<{ url: string; requests: () => number; close: () => void }> {
+  const held: Socket[] = [];
+  let requests = 0;
+  const server: Server = createServer((socket) => {
+    held.push(socket);
+    socket.on("data", () => (requests += 1));
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    close: () => {
+      for (const socket of held) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe("DRS requests that get no answer", () => {
+  const keys = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: SECRET };
+
+  it("fail at the request timeout, so a watch on an endpoint that never answers gives up instead of waiting for ever", async () => {
+    const silent = await silentEndpoint();
+    try {
+      const hung = createClients({ region: "us-east-1", endpoint: silent.url, credentials: keys, timeouts: { connectMs: 1_000, requestMs: 200 } });
+      const failures: string[] = [];
+      const error = await waitForFailbackLaunch(hung, ID, { intervalMs: 20, giveUpAfterMs: 500, onFailure: (e) => failures.push(e.code) }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "ENDPOINT_UNREACHABLE", category: "unreachable" });
+      expect((error as Error).message).toMatch(/could not be read for \d+ s: http:\/\/127\.0\.0\.1:\d+ did not answer drs:DescribeRecoveryInstances in time/);
+      expect(failures).toEqual(["ENDPOINT_UNREACHABLE"]);
+      expect(silent.requests()).toBeGreaterThanOrEqual(3);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("end at once, all of them, when the clients' signal aborts (Ctrl-C), as CANCELLED", async () => {
+    const silent = await silentEndpoint();
+    const stop = new AbortController();
+    try {
+      const hung = createClients({ region: "us-east-1", endpoint: silent.url, credentials: keys, signal: stop.signal, timeouts: { connectMs: 60_000, requestMs: 60_000 } });
+      // Two at once: the SDK sets `onabort` on the signal it is given, so a shared one would abort only the last.
+      const reads = [readFailbackState(hung, ID).catch((e: unknown) => e), readFailbackState(hung, ID).catch((e: unknown) => e)];
+      for (let i = 0; i < 100 && silent.requests() < 2; i += 1) await sleep(20);
+      stop.abort();
+      for (const error of await Promise.all(reads)) expect(error).toMatchObject({ code: "CANCELLED", category: "cancelled" });
+      // A request after the abort does not go out.
+      const before = silent.requests();
+      await expect(readFailbackState(hung, ID)).rejects.toMatchObject({ code: "CANCELLED" });
+      expect(silent.requests()).toBe(before);
+    } finally {
+      silent.close();
     }
   });
 });

@@ -48,7 +48,7 @@ async function askCredentials(prompter: Prompter): Promise<Credentials> {
 }
 
 /** Resolves credentials, region and endpoint, and proves them with STS GetCallerIdentity. */
-export async function connect(settings: Readonly<Settings>, prompter: Prompter | null, log: Log, env: NodeJS.ProcessEnv): Promise<Connection> {
+export async function connect(settings: Readonly<Settings>, prompter: Prompter | null, log: Log, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<Connection> {
   let credentials: Credentials | undefined;
   let credentialSource: CredentialSource = "environment";
   if (settings.accessKeyId && settings.secretAccessKey) {
@@ -78,7 +78,8 @@ export async function connect(settings: Readonly<Settings>, prompter: Prompter |
     endpoint = answer || undefined;
   }
 
-  const clients = createClients({ region, endpoint, credentials });
+  // Every later DRS request of the run ends with the run's own stop signal (Ctrl-C, SIGTERM).
+  const clients = createClients({ region, endpoint, credentials, signal });
   const caller = await checkCredentials(clients);
   log.info(`credentials accepted: account ${caller.account}, ${caller.arn}; region ${region}; DRS endpoint ${endpoint ?? "default"}`);
   return { clients, region, account: caller.account, arn: caller.arn, credentialSource };

@@ -49,7 +49,8 @@ export async function pair(
       log.info(`agent fingerprint read from ${instanceId}: ${agentFingerprint}`);
       return { identity, agentFingerprint };
     }
-    if (Date.now() >= deadline || signal?.aborted) break;
+    if (signal?.aborted) throw new CliError("CANCELLED", EXIT.cancelled, "cancelled while waiting for the agent to publish its fingerprint");
+    if (Date.now() >= deadline) break;
     if (!told) {
       say(`Waiting for the agent on ${instanceId} to publish its fingerprint (is failback-agent running there?)...`);
       told = true;
