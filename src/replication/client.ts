@@ -360,11 +360,13 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
   };
 
   try {
+    // The lag is the age of what the last complete pass saw: the copy's from when it started.
+    let lastPass = Date.now();
     await verifiedPass("copy");
     options.onEvent?.({ type: "pass-complete", pass: 1, phase: "copy" });
     if (options.mode === "continuous") {
-      let lastPass = Date.now();
-      for (let n = 2; !options.finishSignal?.aborted; n += 1) {
+      let n = 2;
+      for (; !options.finishSignal?.aborted; n += 1) {
         await sleep(options.intervalMs ?? 2_000, options.finishSignal);
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
         const started = Date.now();
@@ -375,7 +377,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       // The failback was launched: one final pass and verification over the settled volumes,
       // reading the local disks in full rather than trusting what earlier passes found.
       await verifiedPass("continuous", lastPass);
-      options.onEvent?.({ type: "pass-complete", pass: summary.passes, phase: "continuous" });
+      options.onEvent?.({ type: "pass-complete", pass: n, phase: "continuous" });
     }
     return summary;
   } finally {

@@ -33,6 +33,34 @@ async function continuous(sources: MemoryDisk | MemoryDisk[], targets: MemoryDis
 }
 
 describe("continuous replication: change detection", () => {
+  it("reports the lag of the first continuous pass from the start of the copy: the local disks are as old as what it read", async () => {
+    // A Recovery Instance's slow disk: the copy takes a while, and the data it brought is that old.
+    const source = new (class extends MemoryDisk {
+      slow = true;
+      override async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+        if (this.slow) await new Promise((resolve) => setTimeout(resolve, 80));
+        return super.read(offset, length, into);
+      }
+    })(random(8 * MiB, "lag"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB));
+    const started = Date.now();
+    let copySeconds = 0;
+    const lags: number[] = [];
+    await continuous(
+      source,
+      target,
+      (pass) => {
+        if (pass === 1) copySeconds = (Date.now() - started) / 1000;
+        source.slow = false;
+        return pass < 2;
+      },
+      { onEvent: (e) => e.type === "progress" && e.phase === "continuous" && e.lagSeconds !== undefined && lags.push(e.lagSeconds) },
+    );
+    expect(copySeconds).toBeGreaterThanOrEqual(0.6);
+    // Counted from the copy's end instead, it would be the 10 ms between passes and a little.
+    expect(lags[0]).toBeGreaterThanOrEqual(copySeconds - 0.1);
+  });
+
   it("reads nothing on the agent while the source is unchanged, and finds the next write", async () => {
     const source = new CountedDisk(random(8 * MiB, "src"));
     const target = new MemoryDisk(Buffer.alloc(8 * MiB));
