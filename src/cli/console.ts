@@ -7,6 +7,13 @@
  * the previous one. A warning written below the bars would be overwritten by the next drawing, so
  * the console remembers the last drawing, and a warning clears it, takes its place, and draws it
  * again beneath; the next drawing then moves up over the bars, not over the warning.
+ *
+ * The reader of standard output may go away while replication runs (`failback-client --json |
+ * head -1`, a closed ssh session). Node ignores SIGPIPE, so each later write fails with EPIPE as
+ * an 'error' event on the stream, and an 'error' nobody listens to ends the process
+ * (https://nodejs.org/api/process.html#signal-events, https://nodejs.org/api/events.html#error-events).
+ * `keepGoingWhenClosed` listens; a stream that failed is written no more (writeTo), and the run goes
+ * on: the log file still records everything.
  */
 import { Writable } from "node:stream";
 
@@ -23,6 +30,27 @@ export interface ConsoleOut {
   event(type: string, fields: Record<string, unknown>): void;
   /** The stream human text goes to (progress bars draw on it). */
   readonly humanStream: HumanStream;
+}
+
+/** Output streams that failed (their reader went away): nothing more is written to them. */
+const closedStreams = new WeakSet<Writable>();
+
+/** Turns a failing output stream (EPIPE, EIO) into `onClosed` once, instead of the end of the run. */
+export function keepGoingWhenClosed(stream: Writable, onClosed: (error: Error) => void): void {
+  stream.on("error", (error: Error) => {
+    if (closedStreams.has(stream)) return;
+    closedStreams.add(stream);
+    onClosed(error);
+  });
+}
+
+/** Writes text unless the stream's reader went away; `done` runs either way. */
+export function writeTo(stream: Writable, text: string, done?: () => void): void {
+  if (closedStreams.has(stream)) {
+    if (done) process.nextTick(done);
+    return;
+  }
+  stream.write(text, done && (() => done()));
 }
 
 /** Every drawing of progress.ts clears each line it writes with this; nothing else writes it. */
@@ -50,16 +78,16 @@ class DrawnTerminal extends Writable {
     const first = text.indexOf(CLEARED_LINE);
     this.drawing = first >= 0 ? text.slice(first) : "";
     // Synchronous, as the terminal's own writes are: a warning on stderr keeps its place among them.
-    this.target.write(chunk);
+    writeTo(this.target, text);
     done();
   }
 
   /** Writes `write()`'s output where the drawing was, then the drawing again beneath it. */
   above(write: () => void): void {
     const lines = this.drawing.split("\n").length - 1;
-    this.target.write(`\x1b[${lines}A\r\x1b[J`);
+    writeTo(this.target, `\x1b[${lines}A\r\x1b[J`);
     write();
-    this.target.write(this.drawing);
+    writeTo(this.target, this.drawing);
   }
 }
 
@@ -77,17 +105,17 @@ export function createConsole(options: {
   const event = (type: string, fields: Record<string, unknown>) => {
     if (!options.json) return;
     const text = JSON.stringify({ time: now().toISOString(), type, ...fields });
-    options.stdout.write(`${options.redact(text)}\n`);
+    writeTo(options.stdout, `${options.redact(text)}\n`);
   };
   return {
     json: options.json,
     isTty: base.isTTY === true,
     humanStream,
     say(line) {
-      humanStream.write(`${options.redact(line)}\n`);
+      writeTo(humanStream, `${options.redact(line)}\n`);
     },
     warn(line) {
-      const write = () => options.stderr.write(`Warning: ${options.redact(line)}\n`);
+      const write = () => writeTo(options.stderr, `Warning: ${options.redact(line)}\n`);
       // Only where the bars and the warning share one screen does the drawing have to move.
       if (terminal?.drawing && options.stderr.isTTY === true && !options.json) terminal.above(write);
       else write();

@@ -13,7 +13,7 @@
  * +0-20 MiB.
  */
 import { readFileSync } from "node:fs";
-import { createConsole } from "./console.js";
+import { createConsole, keepGoingWhenClosed, writeTo } from "./console.js";
 import { exitCodeFor, EXIT, type ExitCode } from "./exit-codes.js";
 import { runFailback } from "./failback.js";
 import { runListDevices } from "./list-devices-command.js";
@@ -54,15 +54,19 @@ async function main(): Promise<ExitCode> {
   const earlyRedact = (text: string) => text;
   let log: Log | undefined;
   let json = argv.includes("--json");
+  // A reader that goes away (`| head -1`) must not end a replication half-written.
+  for (const [stream, name] of [[process.stdout, "standard output"], [process.stderr, "standard error"]] as const) {
+    keepGoingWhenClosed(stream, (error) => log?.warn(`${name} closed (${(error as NodeJS.ErrnoException).code ?? error.message}): nothing more is written there; the failback goes on`));
+  }
   const fail = (error: unknown): ExitCode => {
     const code = exitCodeFor(error);
     const redact = log?.redact ?? earlyRedact;
     const message = code === EXIT.cancelled ? "cancelled; nothing more was written" : error instanceof Error ? error.message : String(error);
     const hint = code === EXIT.other && !(error instanceof Error && "code" in error) ? " (an unexpected error: the log has the details; run again with --log-file)" : "";
-    process.stderr.write(`failback-client: ${redact(oneLine(message))}${hint}\n`);
+    writeTo(process.stderr, `failback-client: ${redact(oneLine(message))}${hint}\n`);
     if (json) {
       const errorCode = error instanceof Error && "code" in error ? String((error as { code: unknown }).code) : "UNEXPECTED";
-      process.stdout.write(`${redact(JSON.stringify({ time: new Date().toISOString(), type: "error", code: errorCode, exitCode: code, message: oneLine(message) }))}\n`);
+      writeTo(process.stdout, `${redact(JSON.stringify({ time: new Date().toISOString(), type: "error", code: errorCode, exitCode: code, message: oneLine(message) }))}\n`);
     }
     log?.error(`exit ${code}: ${describeCause(error)}`);
     if (error instanceof Error && error.stack) log?.error(error.stack);
@@ -70,10 +74,10 @@ async function main(): Promise<ExitCode> {
   };
 
   try {
-    const settings = readSettings(argv, process.env, version(), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+    const settings = readSettings(argv, process.env, version(), { out: (s) => writeTo(process.stdout, s), err: (s) => writeTo(process.stderr, s) });
     if (!settings) return EXIT.ok;
     json = settings.json;
-    log = createLog({ file: settings.logFile, console: settings.logConsole, consoleWrite: (line) => process.stderr.write(line) });
+    log = createLog({ file: settings.logFile, console: settings.logConsole, consoleWrite: (line) => writeTo(process.stderr, line) });
     log.addSecret(settings.secretAccessKey);
     log.addSecret(settings.sessionToken);
     log.addSecret(settings.pairingCode);
@@ -81,7 +85,7 @@ async function main(): Promise<ExitCode> {
     log.addSecret(process.env.AWS_SESSION_TOKEN);
     const activeLog = log;
 
-    if (settings.listDevices) return await runListDevices(settings, (text) => process.stdout.write(text));
+    if (settings.listDevices) return await runListDevices(settings, (text) => writeTo(process.stdout, text));
 
     const out = createConsole({ json: settings.json, stdout: process.stdout, stderr: process.stderr, redact: log.redact });
     // Without a terminal there is nobody to answer: behave as --no-prompt, and say so in the log.
@@ -111,4 +115,4 @@ async function main(): Promise<ExitCode> {
 
 const code = await main();
 // Open sockets or timers from an aborted step must not keep a finished program alive.
-process.stdout.write("", () => process.exit(code));
+writeTo(process.stdout, "", () => process.exit(code));
