@@ -21,6 +21,7 @@ import { wsLink, type FrameLink } from "./link.js";
 import { pairingProof } from "./pairing-code.js";
 import { openVolume, type BlockSink } from "./volume-file.js";
 import { setTimeout as delay } from "node:timers/promises";
+import { stat } from "node:fs/promises";
 
 export type { Phase, ReplicationEvent } from "./client-pass.js";
 
@@ -230,6 +231,7 @@ export async function replicate(options: ReplicateOptions): Promise<ReplicationS
 
 /** The engine: replicates into the given sinks over links that `connect` opens. */
 export async function replicateOver(connect: Connect, volumes: ReplicateOptions["volumes"], options: EngineOptions): Promise<ReplicationSummary> {
+  await refuseSharedTargets(volumes);
   const locals: LocalVolume[] = [];
   try {
     for (const [index, v] of volumes.entries()) {
@@ -239,6 +241,24 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
     return await replicateVolumes(connect, options, locals);
   } finally {
     await Promise.all(locals.map((l) => l.sink.close().catch(() => undefined)));
+  }
+}
+
+/**
+ * Two volumes into one disk or file, under two names (a link, "./"), would overwrite each other
+ * and each pass verified against its own agent volume in turn: refused before anything is opened.
+ * A block device held by another volume would be refused by O_EXCL, but an image file would not.
+ */
+async function refuseSharedTargets(volumes: ReplicateOptions["volumes"]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const v of volumes) {
+    if (v.open) continue;
+    const info = await stat(v.localPath).catch(() => null);
+    if (!info) continue;
+    const key = info.isBlockDevice() ? `device ${info.rdev}` : `file ${info.dev}:${info.ino}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new ReplicationError("TARGET_USED_TWICE", `client: ${first} and ${v.localPath} are the same ${info.isBlockDevice() ? "disk" : "file"}; each receives one volume, and nothing was written`);
+    seen.set(key, v.localPath);
   }
 }
 

@@ -102,6 +102,11 @@ describe("failback-client --no-prompt failures", () => {
       const [a] = await fw.blankImages("noagent", [8 * MiB]);
       return fw.onceFlags(`/dev/xvda=${a},/dev/xvdb=EXCLUDE`).map((f) => (f === fw.agentAddress ? "127.0.0.1:9" : f));
     }, 5, /agent/i],
+    ["one image file given for two volumes under two names", async () => {
+      const [a] = await fw.blankImages("twice", [8 * MiB]);
+      const dir = a!.slice(0, a!.lastIndexOf("/"));
+      return fw.onceFlags(`/dev/xvda=${a},/dev/xvdb=${dir}/./${a!.slice(dir.length + 1)}`);
+    }, 2, /--device-mapping: .*twice-0\.img and .*\/\.\/twice-0\.img are the same file: each local disk receives one volume/],
     ["no mapping and no way to map automatically", async () => fw.onceFlags("x").filter((f, i, all) => f !== "--device-mapping" && all[i - 1] !== "--device-mapping").concat(["--system-root", "/nonexistent-root"]), 2, /pass --device-mapping/],
   ];
 

@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from "node:path";
 import { lowRamWarning, readIdentity, readInventory, type DiskInfo, type MachineIdentity } from "../../devices/index.js";
 import type { LocalDisk, MappingEntry } from "../../mapping/types.js";
 import { EXCLUDE } from "../../mapping/types.js";
+import { CliError, EXIT } from "../exit-codes.js";
 import type { Log } from "../log.js";
 import type { Settings } from "../settings.js";
 
@@ -35,16 +36,25 @@ export async function takeInventory(settings: Readonly<Settings>, log: Log, warn
 /**
  * Regular files named as local disks in a dev-name mapping become disks of the file's size. A name
  * that is neither a known disk nor an existing regular file is left for the mapping library to
- * report, so every problem is listed at once.
+ * report, so every problem is listed at once. One file under two names ("a.img" and "./a.img", or
+ * a link to it) is refused here: the library tells disks apart by name, and both volumes would
+ * land in the one file.
  */
 export async function imageFileDisks(entries: MappingEntry[], known: LocalDisk[]): Promise<LocalDisk[]> {
   const names = new Set(known.map((d) => d.name));
   const files: LocalDisk[] = [];
+  const seen = new Map<string, string>();
   for (const { failbackClientDeviceName: name } of entries) {
     if (name === EXCLUDE || names.has(name) || name.startsWith("/dev/")) continue;
     const path = isAbsolute(name) ? name : resolve(name);
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) continue;
+    const file = `${info.dev}:${info.ino}`;
+    const first = seen.get(file);
+    if (first !== undefined) {
+      throw new CliError("LOCAL_DISK_USED_TWICE", EXIT.badInput, `--device-mapping: ${first} and ${name} are the same file: each local disk receives one volume`);
+    }
+    seen.set(file, name);
     names.add(name);
     files.push({ name, bytes: info.size, byPath: [], byId: [], byUuid: [] });
   }
