@@ -112,7 +112,11 @@ export function createConsole(options: {
     isTty: base.isTTY === true,
     humanStream,
     say(line) {
-      writeTo(humanStream, `${options.redact(line)}\n`);
+      const text = `${options.redact(line)}\n`;
+      // A line said while the bars are drawn ("Failback launched: final sync...") goes above them,
+      // as a warning does, or the next drawing would move up over it.
+      if (terminal?.drawing) terminal.above(() => writeTo(base, text));
+      else writeTo(humanStream, text);
     },
     warn(line) {
       const write = () => writeTo(options.stderr, `Warning: ${options.redact(line)}\n`);

@@ -87,6 +87,24 @@ describe("console warnings", () => {
     expect(rows[3]).toMatch(/^total /);
   });
 
+  it("on a terminal, a line said while the bars are drawn stays above them as they go on redrawing", () => {
+    vi.useFakeTimers();
+    const screen = new Screen();
+    const out = createConsole({ json: false, stdout: sink((t) => screen.write(t), true), stderr: sink((t) => screen.write(t), true), redact: (s) => s });
+    const view = createProgress(out, createLog({ console: false, consoleWrite: () => undefined }), ["/dev/xvda"]);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    vi.advanceTimersByTime(300);
+    out.say("Failback launched: final sync, verification and flush...");
+    for (const mib of [30, 40]) {
+      view.onEvent(progress("/dev/xvda", mib * MiB));
+      vi.advanceTimersByTime(300);
+    }
+    view.stop();
+    const rows = screen.text();
+    expect(rows[0]).toBe("Failback launched: final sync, verification and flush...");
+    expect(rows[1]).toMatch(/^\/dev\/xvda .*scanned 40\.00 MiB/);
+  });
+
   it("without a terminal, goes to stderr and leaves stdout alone", () => {
     const stdout: string[] = [];
     const stderr: string[] = [];
