@@ -93,10 +93,16 @@ export class Connection {
    */
   watch(waiting: () => boolean, stallMs: number): () => void {
     this.lastHeard = Date.now();
+    const every = Math.max(10, Math.floor(stallMs / 4));
+    let ticked = this.lastHeard;
     const timer = setInterval(() => {
       if (this.closedWith) return;
       const now = Date.now();
-      if (this.paused || !waiting()) {
+      // A tick that comes late means this process was not running (a starved CPU, a long garbage
+      // collection): frames may be waiting unread, and that time is not the agent's silence.
+      const late = now - ticked > 2 * every;
+      ticked = now;
+      if (late || this.paused || !waiting()) {
         this.lastHeard = now;
         return;
       }
@@ -104,7 +110,7 @@ export class Connection {
       if (silent >= stallMs) {
         this.fail(new ReplicationError("CONNECTION_LOST", `the agent sent nothing for ${Math.round(silent / 1000)} s while it owed answers: it may be stuck reading its disk`));
       }
-    }, Math.max(10, Math.floor(stallMs / 4)));
+    }, every);
     timer.unref();
     return () => clearInterval(timer);
   }
