@@ -169,6 +169,25 @@ describe("engine over in-memory disks and link", () => {
     expect(sha(target.bytes)).toBe(sha(source.bytes));
   });
 
+  it("a disk that damages a zero run: the read-back finds the leaf is not zeros, and it is repaired", async () => {
+    // The agent's leaf is all zeros where the local one holds data: it crosses as a ZERO run.
+    const source = new MemoryDisk(volume(4 * MiB, "zero run"));
+    const target = new MemoryDisk(random(4 * MiB, "old data"));
+    const at = 2 * MiB + 600 * KiB;
+    expect(source.bytes.subarray(at - 100, at + 100).equals(Buffer.alloc(200))).toBe(true);
+    let lied = 0;
+    target.damage = (offset, data) => {
+      if (lied === 0 && offset <= at && offset + data.length > at && data.equals(Buffer.alloc(data.length))) {
+        data[at - offset] = 0x5a;
+        lied += 1;
+      }
+    };
+    const { summary } = await replicateMemory(source, target);
+    expect(lied).toBe(1);
+    expect(summary.mismatchesRepaired).toBe(1);
+    expect(sha(target.bytes)).toBe(sha(source.bytes));
+  });
+
   it("with two volumes, the verified event of each counts its own repairs", async () => {
     const sources = [new MemoryDisk(volume(2 * MiB, "va")), new MemoryDisk(volume(2 * MiB, "vb"))];
     const targets = [new MemoryDisk(Buffer.alloc(2 * MiB)), lyingDisk(2 * MiB, 100, 1).disk];
