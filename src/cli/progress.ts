@@ -117,12 +117,8 @@ export function createProgress(out: ConsoleOut, log: Log, volumes: string[], now
     drawnLines = lines.length;
   };
 
-  /** A line for the person between drawings: the bars are drawn anew beneath it. */
-  const say = (line: string) => {
-    if (out.isTty) draw();
-    drawnLines = 0;
-    out.say(line);
-  };
+  /** A line for the person: on a terminal the console puts it above the bars (console.ts). */
+  const say = (line: string) => out.say(line);
 
   const printUpdated = () => {
     for (const [volume, p] of latest) if (updated.has(volume)) out.say(`${volume}: ${describeVolume(p)}`);

@@ -105,6 +105,25 @@ describe("console warnings", () => {
     expect(rows[1]).toMatch(/^\/dev\/xvda .*scanned 40\.00 MiB/);
   });
 
+  it("on a terminal, the progress view's own lines (a reconnection) stay above the bars, drawn once", () => {
+    vi.useFakeTimers();
+    const screen = new Screen();
+    const out = createConsole({ json: false, stdout: sink((t) => screen.write(t), true), stderr: sink((t) => screen.write(t), true), redact: (s) => s });
+    const view = createProgress(out, createLog({ console: false, consoleWrite: () => undefined }), ["/dev/xvda"]);
+    view.onEvent(progress("/dev/xvda", 10 * MiB));
+    vi.advanceTimersByTime(300);
+    view.onEvent({ type: "reconnecting", attempt: 1, delayMs: 500, reason: "the connection to the agent was lost" });
+    for (const mib of [30, 40]) {
+      view.onEvent(progress("/dev/xvda", mib * MiB));
+      vi.advanceTimersByTime(300);
+    }
+    view.stop();
+    const rows = screen.text();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/reconnect/i);
+    expect(rows[1]).toMatch(/^\/dev\/xvda .*scanned 40\.00 MiB/);
+  });
+
   it("without a terminal, goes to stderr and leaves stdout alone", () => {
     const stdout: string[] = [];
     const stderr: string[] = [];
