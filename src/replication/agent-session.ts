@@ -400,7 +400,7 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
     for (const w of wanted) {
       const entry = served.find((v) => v.deviceName === w.device);
       if (!entry || typeof w.localBytes !== "number" || w.localBytes <= 0) {
-        throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${String(w.device)} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
+        throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${quote(String(w.device))} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
       }
       const source = await entry.open();
       volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
@@ -419,6 +419,21 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
   }
 }
 
+/** Characters of a name the client chose quoted in a message: enough to recognise it. */
+const QUOTED_CHARS = 200;
+/** Characters of an ERROR's message: it must fit the frame's JSON (codec.ts MAX_JSON) whatever it quotes. */
+const ERROR_CHARS = 1024;
+
+/** At most `max` characters of `text`, with an ellipsis where it was cut. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** A name the client sent, as a message quotes it. */
+function quote(name: string): string {
+  return JSON.stringify(clip(name, QUOTED_CHARS));
+}
+
 /**
  * Serves one client over `link` until it closes: HELLO, then GROUP / DIGESTS answered in order.
  * Resolves once the link is closed and every volume it opened is closed again.
@@ -429,13 +444,20 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
   let queue: Promise<void> = Promise.resolve();
   let failed = false;
   const session = new Session(link, options, (error) => fail(error));
+  // Never throws: it runs in .catch(), and a rejection there would be unhandled and end the process.
   const fail = (error: unknown) => {
     if (failed) return;
     failed = true;
     const e = error instanceof ReplicationError ? error : new ReplicationError("AGENT_ERROR", `agent: ${error instanceof Error ? error.message : String(error)}`);
-    log(`${who}: ${e.code}: ${e.message}`);
-    link.send(encode({ type: Type.Error, body: { code: e.code, message: e.message } }));
-    link.close();
+    const message = clip(e.message, ERROR_CHARS);
+    log(`${who}: ${e.code}: ${message}`);
+    try {
+      link.send(encode({ type: Type.Error, body: { code: e.code, message } }));
+    } catch (sending) {
+      log(`${who}: cannot send the error: ${sending instanceof Error ? sending.message : String(sending)}`);
+    } finally {
+      link.close();
+    }
   };
   const then = (step: () => Promise<void>) => {
     queue = queue.then(() => (failed ? undefined : step())).catch(fail);

@@ -1,0 +1,75 @@
+/*
+ * The agent's session on its own, driven frame by frame by a scripted client over an in-memory
+ * link: how a session ends (its client gone, a volume failing), what its DATA frames hold on to,
+ * and a client that sends what no honest one would.
+ */
+import { describe, expect, it } from "vitest";
+import { decode, encode, Type, VERSION, type Frame } from "../../src/replication/codec.js";
+import { serveSession } from "../../src/replication/agent-session.js";
+import type { FrameLink } from "../../src/replication/link.js";
+import type { BlockSource } from "../../src/replication/volume-file.js";
+import { MemoryDisk } from "./memory-disk.js";
+import { linkPair } from "./memory-link.js";
+
+const MiB = 2 ** 20;
+
+/** Resolves with `promise`, or rejects once `ms` have passed: a hang fails the test, it does not stall it. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A session serving `sources` (as vol0, vol1, ...) to a scripted client: it sends frames and waits
+ * for the agent's. `wrap` may stand between the session and its end of the link.
+ */
+function session(sources: BlockSource[], wrap: (link: FrameLink) => FrameLink = (link) => link) {
+  const pair = linkPair();
+  const received: Frame[] = [];
+  const waiters: { wanted: (f: Frame) => boolean; wake: (f: Frame) => void }[] = [];
+  pair.client.onFrame((data) => {
+    const frame = decode(data);
+    received.push(frame);
+    for (const w of waiters.filter((w) => w.wanted(frame))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.wake(frame);
+    }
+  });
+  const clientClosed = new Promise<void>((resolve) => pair.client.onClose(() => resolve()));
+  const logs: string[] = [];
+  const done = serveSession(wrap(pair.agent), {
+    volumes: sources.map((source, i) => ({ deviceName: `vol${i}`, path: source.path, open: async () => source })),
+    log: (line) => logs.push(line),
+    who: "test",
+  });
+  const send = (frame: Frame) => pair.client.send(encode(frame));
+  const waitFor = (wanted: (f: Frame) => boolean, what: string) =>
+    within(new Promise<Frame>((wake) => {
+      const got = received.find(wanted);
+      if (got) wake(got);
+      else waiters.push({ wanted, wake });
+    }), 10_000, what);
+  const hello = (body: Record<string, unknown>) => {
+    send({ type: Type.Hello, version: VERSION, body });
+    return waitFor((f) => f.type === Type.Ready || f.type === Type.Error, "READY");
+  };
+  /** The volume bytes of the DATA received so far. */
+  const dataBytes = () => received.reduce((sum, f) => sum + (f.type === Type.Data ? f.rawLength : 0), 0);
+  return { pair, received, logs, done, send, waitFor, hello, dataBytes, clientClosed };
+}
+
+describe("a client that sends what no honest one would", () => {
+  it("a 65,470-character device name: refused with a short UNKNOWN_VOLUME, and the session ends cleanly", async () => {
+    const s = session([new MemoryDisk(Buffer.alloc(MiB))]);
+    const name = "x".repeat(65_470);
+    const answer = await s.hello({ volumes: [{ device: name, localBytes: MiB }], codecs: [] });
+    expect(answer.type).toBe(Type.Error);
+    if (answer.type !== Type.Error) return;
+    expect(answer.body.code).toBe("UNKNOWN_VOLUME");
+    expect(answer.body.message).toMatch(/^agent: this Recovery Instance has no volume "x{199}…" \(it serves vol0\)$/);
+    // The link closed (the session resolves only then), and the process lives on.
+    await within(s.done, 10_000, "the session's end");
+    expect(s.logs.every((line) => line.length < 2048)).toBe(true);
+  });
+});
