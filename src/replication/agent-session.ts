@@ -78,17 +78,23 @@ interface Prepared {
  * Buffers for DATA frames, reused once the link is done with them: a fresh megabyte per frame is
  * external memory that the garbage collector reclaims late, and the agent's peak memory grew by
  * the volume of data in flight between collections.
+ *
+ * Only a frame that fills most of a buffer gets one: the link's queue counts a frame's length, not
+ * the memory behind it, so a compressed or short run in a whole megabyte let the queue's high water
+ * mark (4 MiB) hold back nothing while hundreds of megabytes waited on a slow link. A smaller frame
+ * gets a buffer of its own size.
  */
 class FramePool {
   private free: Buffer[] = [];
 
   take(length: number): Buffer {
+    if (length <= MAX_FRAME / 2) return Buffer.allocUnsafeSlow(length);
     return (this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_FRAME)).subarray(0, length);
   }
 
   give(frame: Buffer): void {
     // Every buffer here owns its whole ArrayBuffer (allocUnsafeSlow); keep a bounded number.
-    if (this.free.length < 16) this.free.push(Buffer.from(frame.buffer, 0, MAX_FRAME));
+    if (frame.buffer.byteLength === MAX_FRAME && this.free.length < 16) this.free.push(Buffer.from(frame.buffer, 0, MAX_FRAME));
   }
 }
 

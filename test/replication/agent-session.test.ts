@@ -3,9 +3,11 @@
  * link: how a session ends (its client gone, a volume failing), what its DATA frames hold on to,
  * and a client that sends what no honest one would.
  */
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { decode, encode, Type, VERSION, type Frame } from "../../src/replication/codec.js";
+import { decode, encode, LEAF_SIZE, Type, VERSION, type Frame } from "../../src/replication/codec.js";
 import { serveSession } from "../../src/replication/agent-session.js";
+import { zeroGroup } from "../../src/replication/leaves.js";
 import type { FrameLink } from "../../src/replication/link.js";
 import type { BlockSource } from "../../src/replication/volume-file.js";
 import { MemoryDisk } from "./memory-disk.js";
@@ -58,6 +60,42 @@ function session(sources: BlockSource[], wrap: (link: FrameLink) => FrameLink = 
   const dataBytes = () => received.reduce((sum, f) => sum + (f.type === Type.Data ? f.rawLength : 0), 0);
   return { pair, received, logs, done, send, waitFor, hello, dataBytes, clientClosed };
 }
+
+/** A blank client's GROUP for leaves first..first+count of a volume (its batch named by its first leaf). */
+const blankGroup = (volume: number, first: number, count: number, flags = 0): Frame => ({ type: Type.Group, volume, batch: first, first, count, flags, digest: zeroGroup(count, LEAF_SIZE) });
+
+describe("DATA frames", () => {
+  it("hold no more memory than about their own length, which is what the link's queue counts", async () => {
+    // Every other leaf is zero: the answer to a blank client is DATA runs of one leaf (64 KiB).
+    const bytes = randomBytes(4 * MiB);
+    for (let leaf = 1; leaf < 64; leaf += 2) bytes.fill(0, leaf * LEAF_SIZE, (leaf + 1) * LEAF_SIZE);
+    const disk = new MemoryDisk(bytes);
+    const held: { length: number; memory: number }[] = [];
+    const s = session([disk], (link) => ({
+      send: (frame, onSent) => {
+        if (frame[0] === Type.Data) held.push({ length: frame.length, memory: frame.buffer.byteLength });
+        return link.send(frame, onSent);
+      },
+      ready: () => link.ready(),
+      get backlog() {
+        return link.backlog;
+      },
+      onFrame: (listener) => link.onFrame(listener),
+      onClose: (listener) => link.onClose(listener),
+      pause: () => link.pause(),
+      resume: () => link.resume(),
+      close: () => link.close(),
+      terminate: () => link.terminate(),
+    }));
+    expect((await s.hello({ volumes: [{ device: "vol0", localBytes: disk.size }], codecs: [] })).type).toBe(Type.Ready);
+    s.send(blankGroup(0, 0, 64, 2));
+    await s.waitFor((f) => f.type === Type.BatchDone, "BATCH_DONE");
+    expect(held).toHaveLength(32);
+    for (const frame of held) expect(frame.memory).toBeLessThanOrEqual(2 * frame.length);
+    s.pair.client.close();
+    await within(s.done, 10_000, "the session's end");
+  });
+});
 
 describe("a client that sends what no honest one would", () => {
   it("a 65,470-character device name: refused with a short UNKNOWN_VOLUME, and the session ends cleanly", async () => {
