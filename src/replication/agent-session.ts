@@ -15,6 +15,9 @@
  * earlier answers are still being sent; answers leave in arrival order. Sending never waits per
  * frame, only when the link's queue is above its high water mark. DATA frames carry runs of up to
  * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
+ *
+ * A session ends when its link closes or it fails: from then on nothing is read, compressed, paced
+ * or sent for it (the answers still queued are dropped, the throttle lets go).
  */
 import { decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
@@ -119,7 +122,10 @@ class Session {
   compress = false;
   /** The client asked for BACKLOG reports (HELLO "backlog": true). */
   reportBacklog = false;
+  /** Volume bytes of the DATA handed to the link while it was open. */
   sentBytes = 0;
+  /** Why the session ended (its link closed, or it failed); null while it runs. */
+  private ended: Error | null = null;
   private readonly slab: Slab;
   private readonly outbox: Outbox;
   private readonly link: FrameLink;
@@ -138,6 +144,28 @@ class Session {
 
   private send(frame: Frame): Promise<void> {
     return this.outbox.push(encode(frame));
+  }
+
+  /** The bandwidth limit the client's HELLO asked for. */
+  limit(mbps: number): void {
+    this.throttle = new Throttle(mbps);
+    if (this.ended) this.throttle.cancel();
+  }
+
+  /**
+   * The session is over: the frames queued are dropped, the one waiting for the throttle lets go,
+   * and every step still running fails at its next read or send (with `reason`, which nobody sees).
+   */
+  end(reason: Error): void {
+    if (this.ended) return;
+    this.ended = reason;
+    this.throttle.cancel();
+    this.outbox.close(reason);
+  }
+
+  /** A prepared batch whose answer will not be sent: its buffer goes back to the read budget. */
+  discard(prepared: Prepared | null): void {
+    if (prepared) this.slab.give(prepared.chunk);
   }
 
   /**
@@ -205,6 +233,8 @@ class Session {
       const pass = await entry.pass;
       if (starts) await this.backlog(frame.volume, true);
       buf = await taking;
+      // The budget frees up as the batches before this one are dropped: no read for a session that ended.
+      if (this.ended) throw this.ended;
       // With a tracker, it alone says what was written (by region); without, the stamp (all or nothing).
       const quiet = entry.tracker ? !entry.tracker.written(start, length) : pass?.unchanged === true;
       // The tail beyond a smaller local disk must stay zero all along, not only when the session
@@ -334,7 +364,6 @@ class Session {
       if (raw.length !== length) throw new ReplicationError("IO_ERROR", `agent: ${entry.deviceName} ended at ${leaf * LEAF_SIZE + raw.length} bytes while being served`);
       if (rehash) hashLeaves(raw).digests.forEach((d, k) => (digests[i + k] = d));
       const runDigests = Buffer.concat(digests.slice(i, i + n));
-      this.sentBytes += length;
       const leaves = n;
       let encoded: Buffer | null = null;
       const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => {
@@ -342,10 +371,14 @@ class Session {
         return encoded;
       });
       frames.push(frame);
-      await this.outbox.push(frame, () => {
-        // The link is done with it: `length` volume bytes have left (compressed or not).
-        this.choice.sent(length, performance.now(), this.link.backlog > 0);
-        if (encoded) this.frames.give(encoded);
+      await this.outbox.push(frame, {
+        onSent: () => {
+          // The link is done with it: `length` volume bytes have left (compressed or not).
+          this.choice.sent(length, performance.now(), this.link.backlog > 0);
+          if (encoded) this.frames.give(encoded);
+        },
+        // Counted only now: a frame queued for a client that is gone was never sent.
+        onHanded: () => (this.sentBytes += length),
       });
       i += n;
     }
@@ -449,12 +482,15 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
   let started = false;
   let queue: Promise<void> = Promise.resolve();
   let failed = false;
+  let closed = false;
   const session = new Session(link, options, (error) => fail(error));
   // Never throws: it runs in .catch(), and a rejection there would be unhandled and end the process.
   const fail = (error: unknown) => {
-    if (failed) return;
+    // A failure after the link closed is only the session's steps stopping: there is no one to tell.
+    if (failed || closed) return;
     failed = true;
     const e = error instanceof ReplicationError ? error : new ReplicationError("AGENT_ERROR", `agent: ${error instanceof Error ? error.message : String(error)}`);
+    session.end(e);
     const message = clip(e.message, ERROR_CHARS);
     log(`${who}: ${e.code}: ${message}`);
     try {
@@ -465,8 +501,9 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
       link.close();
     }
   };
-  const then = (step: () => Promise<void>) => {
-    queue = queue.then(() => (failed ? undefined : step())).catch(fail);
+  /** Queues a step; once the session failed or its link closed, `skip` runs in its turn instead. */
+  const then = (step: () => Promise<void>, skip?: () => void) => {
+    queue = queue.then(() => (failed || closed ? skip?.() : step())).catch(fail);
   };
 
   link.onFrame((data) => {
@@ -493,7 +530,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         session.compress = accepts;
         session.reportBacklog = body.backlog === true;
         const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
-        session.throttle = new Throttle(mbps);
+        session.limit(mbps);
         log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);
         const sizes = session.volumes.map((v) => ({ deviceName: v.deviceName, bytes: v.source.size }));
         link.send(encode({ type: Type.Ready, body: { version: VERSION, volumes: sizes, proof: options.pairing?.mine } }));
@@ -517,7 +554,11 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         return;
       }
       const ready = prepared;
-      then(() => (ready ? ready.then((p) => (p ? session.answerGroup(group, p) : session.answerEqual(group))) : session.answerEqual(group)));
+      then(
+        () => (ready ? ready.then((p) => (p ? session.answerGroup(group, p) : session.answerEqual(group))) : session.answerEqual(group)),
+        // Not answered: its buffer goes back, so the batches behind it get theirs, and stop there.
+        () => void ready?.then((p) => session.discard(p), () => undefined),
+      );
     } else if (frame.type === Type.Digests) {
       const digests = frame;
       then(() => session.answerDigests(digests));
@@ -531,8 +572,10 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
   });
 
   return new Promise((resolve) => {
-    link.onClose(() => {
-      void queue.finally(async () => {
+    link.onClose((reason) => {
+      closed = true;
+      session.end(new ReplicationError("AGENT_ERROR", `agent: the link to ${who} ${reason}`));
+      void queue.then(async () => {
         await Promise.all(session.volumes.map(async (v) => {
           await v.tracker?.close();
           await v.source.close().catch(() => undefined);

@@ -19,6 +19,8 @@ export interface FrameLink {
   ready(): Promise<void>;
   /** Bytes queued and not yet taken by the transport: high while the wire is the bottleneck. */
   readonly backlog: number;
+  /** True once a frame sent would be dropped (the link is closing or closed), where the link can tell. */
+  readonly closed?: boolean;
   /** Where received frames go, in order. */
   onFrame(listener: (frame: Buffer) => void): void;
   /** Called once, when the link closes or fails, with a reason for the log. */
@@ -141,6 +143,9 @@ export function wsLink(ws: WebSocket, options: { heartbeatMs?: number; socket?: 
     ready: () => queue.ready(),
     get backlog() {
       return queue.bytes;
+    },
+    get closed() {
+      return closed || ws.readyState !== ws.OPEN;
     },
     onFrame(listener) {
       ws.on("message", (data: Buffer, isBinary: boolean) => {

@@ -2,6 +2,8 @@
  * A token bucket for the failback replication configuration's bandwidth limit (Mbps; 0 = none).
  * The limit may change while a frame waits for its turn (THROTTLE): the wait is then worked out
  * again at the new rate, so lifting a limit of 1 Mbps does not leave a 1 MiB frame asleep for 8 s.
+ * A cancelled throttle (its session ended) wakes the frame waiting and lets every later one through:
+ * at 1 Mbps the frames already queued would otherwise keep a dead session alive for minutes.
  */
 const bytesPerSecondOf = (mbps: number) => (mbps * 1_000_000) / 8;
 
@@ -11,6 +13,7 @@ export class Throttle {
   private last = Date.now();
   /** The frame waiting for tokens (the sender sends one frame at a time). */
   private waiting: { timer: NodeJS.Timeout; wake: () => void } | null = null;
+  private cancelled = false;
 
   constructor(mbps: number) {
     this.bytesPerSecond = bytesPerSecondOf(mbps);
@@ -30,8 +33,19 @@ export class Throttle {
     }
   }
 
+  /** The session ended: the frame waiting goes at once, and nothing waits from now on. */
+  cancel(): void {
+    this.cancelled = true;
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (waiting) {
+      clearTimeout(waiting.timer);
+      waiting.wake();
+    }
+  }
+
   async take(bytes: number): Promise<void> {
-    if (this.bytesPerSecond <= 0) return;
+    if (this.bytesPerSecond <= 0 || this.cancelled) return;
     this.refill();
     this.available -= bytes;
     if (this.available < 0) await new Promise<void>((wake) => this.sleep(wake));
@@ -46,7 +60,7 @@ export class Throttle {
   /** Wakes `wake` once the tokens owed have come in (at once without a limit). */
   private sleep(wake: () => void): void {
     this.waiting = null;
-    if (this.bytesPerSecond <= 0 || this.available >= 0) return wake();
+    if (this.bytesPerSecond <= 0 || this.available >= 0 || this.cancelled) return wake();
     const timer = setTimeout(() => {
       this.waiting = null;
       wake();

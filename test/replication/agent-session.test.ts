@@ -64,6 +64,25 @@ function session(sources: BlockSource[], wrap: (link: FrameLink) => FrameLink = 
 /** A blank client's GROUP for leaves first..first+count of a volume (its batch named by its first leaf). */
 const blankGroup = (volume: number, first: number, count: number, flags = 0): Frame => ({ type: Type.Group, volume, batch: first, first, count, flags, digest: zeroGroup(count, LEAF_SIZE) });
 
+describe("a session whose client is gone", () => {
+  it("stops at once: the answers still queued are neither read, nor paced by the bandwidth limit, nor counted as sent", async () => {
+    // 64 MiB of data for a blank client, four 16 MiB batches at 16 Mbps: over 30 s of answers.
+    const disk = new MemoryDisk(randomBytes(64 * MiB));
+    const s = session([disk]);
+    expect((await s.hello({ volumes: [{ device: "vol0", localBytes: disk.size }], throttleMbps: 16, codecs: [] })).type).toBe(Type.Ready);
+    for (let b = 0; b < 4; b += 1) s.send(blankGroup(0, b * 256, 256, b === 0 ? 2 : 0));
+    await s.waitFor((f) => f.type === Type.Data, "the first DATA");
+    const readAtClose = disk.readBytes;
+    s.pair.client.terminate();
+    const { sentBytes } = await within(s.done, 90_000, "the session's end");
+    // At most a batch being read as the link closed; the two batches waiting for the read budget are never read.
+    expect(disk.readBytes - readAtClose).toBeLessThan(16 * MiB);
+    // What the log calls "data sent": at most the frame on its way as the link closed, beyond what arrived.
+    expect(sentBytes).toBeLessThanOrEqual(s.dataBytes() + MiB);
+    expect(sentBytes).toBeGreaterThan(0);
+  });
+});
+
 describe("DATA frames", () => {
   it("hold no more memory than about their own length, which is what the link's queue counts", async () => {
     // Every other leaf is zero: the answer to a blank client is DATA runs of one leaf (64 KiB).

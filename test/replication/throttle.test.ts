@@ -1,6 +1,6 @@
 /*
- * The bandwidth limit's token bucket, on a fake clock: the rate it allows, and a limit changed
- * while a frame waits for its turn.
+ * The bandwidth limit's token bucket, on a fake clock: the rate it allows, a limit changed while a
+ * frame waits for its turn, and a throttle cancelled because its session ended.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Throttle } from "../../src/replication/throttle.js";
@@ -53,5 +53,18 @@ describe("throttle", () => {
     expect(await settled(frame)).toBe(false);
     await vi.advanceTimersByTimeAsync(200);
     expect(await settled(frame)).toBe(true);
+  });
+
+  it("once cancelled (its session ended), wakes the frame waiting and lets every later one through", async () => {
+    const throttle = new Throttle(1);
+    const frame = throttle.take(MiB);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await settled(frame)).toBe(false);
+    throttle.cancel();
+    expect(await settled(frame)).toBe(true);
+    expect(await settled(throttle.take(100 * MiB))).toBe(true);
+    // A limit that changes afterwards does not bring the waits back.
+    throttle.setRate(1);
+    expect(await settled(throttle.take(100 * MiB))).toBe(true);
   });
 });
