@@ -17,7 +17,9 @@
  * 16 contiguous leaves, compressed on the thread pool when that pays (compression.ts).
  *
  * A session ends when its link closes or it fails: from then on nothing is read, compressed, paced
- * or sent for it (the answers still queued are dropped, the throttle lets go).
+ * or sent for it (the answers still queued are dropped, the throttle lets go), and only once every
+ * read and pass start under way has settled are its write trackers and volumes closed, so that a
+ * tracker still starting then is closed too.
  */
 import { decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
@@ -483,6 +485,8 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
   let queue: Promise<void> = Promise.resolve();
   let failed = false;
   let closed = false;
+  /** Reads and pass starts under way (GROUPs' preparations): the cleanup waits for them. */
+  const preparing = new Set<Promise<unknown>>();
   const session = new Session(link, options, (error) => fail(error));
   // Never throws: it runs in .catch(), and a rejection there would be unhandled and end the process.
   const fail = (error: unknown) => {
@@ -545,9 +549,12 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
         if (!session.verifiedAlready(group)) {
           // The read and hash start now, while the answers before this one are still being sent;
           // the read budget (first come, first served) bounds how far ahead this runs.
-          prepared = session.prepare(group);
+          const preparation = session.prepare(group);
+          prepared = preparation;
+          preparing.add(preparation);
           // Its failure is reported in its turn, below; not as an unhandled rejection before.
-          prepared.catch(() => undefined);
+          const settled = () => void preparing.delete(preparation);
+          preparation.then(settled, settled);
         }
       } catch (error) {
         fail(error);
@@ -576,7 +583,10 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
       closed = true;
       session.end(new ReplicationError("AGENT_ERROR", `agent: the link to ${who} ${reason}`));
       void queue.then(async () => {
+        // A pass start still under way sets its volume's tracker when it settles: only then can it be closed.
+        await Promise.allSettled([...preparing]);
         await Promise.all(session.volumes.map(async (v) => {
+          await v.pass?.catch(() => undefined);
           await v.tracker?.close();
           await v.source.close().catch(() => undefined);
         }));

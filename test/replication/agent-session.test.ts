@@ -10,6 +10,7 @@ import { serveSession } from "../../src/replication/agent-session.js";
 import { zeroGroup } from "../../src/replication/leaves.js";
 import type { FrameLink } from "../../src/replication/link.js";
 import type { BlockSource } from "../../src/replication/volume-file.js";
+import type { WriteTracker } from "../../src/replication/write-tracker.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { linkPair } from "./memory-link.js";
 
@@ -80,6 +81,46 @@ describe("a session whose client is gone", () => {
     // What the log calls "data sent": at most the frame on its way as the link closed, beyond what arrived.
     expect(sentBytes).toBeLessThanOrEqual(s.dataBytes() + MiB);
     expect(sentBytes).toBeGreaterThan(0);
+  });
+});
+
+describe("a session that fails", () => {
+  it("closes the write tracker of another volume whose pass was still starting when the failure came", async () => {
+    const events: string[] = [];
+    // vol0 cannot be read (EIO).
+    const bad = new MemoryDisk(randomBytes(4 * MiB), "bad");
+    bad.read = () => Promise.reject(Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" }));
+    // vol1's tracker (a tracefs instance and its `cat`, for real) is started only once the failure
+    // has closed the link: the session's cleanup has begun by then.
+    let startTracker!: () => void;
+    const trackerMayStart = new Promise<void>((resolve) => (startTracker = resolve));
+    const tracker: WriteTracker = {
+      working: true,
+      settle: async () => undefined,
+      written: () => true,
+      reading: () => undefined,
+      backlog: () => 0,
+      close: async () => void events.push("tracker closed"),
+    };
+    const good = Object.assign(new MemoryDisk(randomBytes(4 * MiB), "good"), {
+      trackWrites: async () => {
+        await trackerMayStart;
+        events.push("tracker started");
+        return { tracker };
+      },
+      close: async () => void events.push("source closed"),
+    });
+    const s = session([bad, good]);
+    expect((await s.hello({ volumes: [{ device: "vol0", localBytes: bad.size }, { device: "vol1", localBytes: good.size }], codecs: [] })).type).toBe(Type.Ready);
+    s.send(blankGroup(0, 0, 16, 2));
+    s.send(blankGroup(1, 0, 16, 2));
+    const error = await s.waitFor((f) => f.type === Type.Error, "the ERROR");
+    expect(error.type === Type.Error && error.body.message).toMatch(/EIO/);
+    await within(s.clientClosed, 10_000, "the link's close");
+    startTracker();
+    await within(s.done, 10_000, "the session's end");
+    // The session resolves only once everything it opened is closed, the late tracker included.
+    expect(events).toEqual(["tracker started", "tracker closed", "source closed"]);
   });
 });
 
