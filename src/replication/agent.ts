@@ -10,7 +10,7 @@
  */
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { WebSocketServer } from "ws";
 import { MAX_FRAME, MAX_JSON } from "./codec.js";
 import { serveSession, type ServedVolume } from "./agent-session.js";
@@ -51,6 +51,14 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     requestCert: true,
     // Client certificates are self-signed and pinned by fingerprint below, not checked against a CA.
     rejectUnauthorized: false,
+  });
+  // Every TCP connection, from its first byte: one whose TLS handshake has not finished is neither a
+  // WebSocket client nor an HTTP connection, so closeAllConnections() leaves it open, and
+  // server.close() would wait for it until its handshake times out (120 s by default).
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   const wss = new WebSocketServer({
     server,
@@ -115,6 +123,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         wss.close();
         server.closeAllConnections();
         server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
       });
       let finished = 0;
       const cleanup = Promise.all([closed, ...open.map((s) => s.then(() => void (finished += 1)))]);
