@@ -56,9 +56,10 @@ function removeLeftovers(pid: number): void {
 
 /**
  * Serves `volume` (a file or a block device) with a pairing code, has a client replicate from it
- * continuously until its first pass is complete, then stops the agent with SIGTERM.
+ * continuously until its first pass is complete (or, with `firstData`, until the first data has
+ * arrived), then stops the agent with SIGTERM.
  */
-async function stopMidSession(volume: string, bytes: number, onSession?: (agentPid: number) => void) {
+async function stopMidSession(volume: string, bytes: number, onSession?: (agentPid: number) => void, client: { throttleMbps?: number; firstData?: boolean } = {}) {
   const agent = await startService(dist("agent"), ["--listen", "127.0.0.1:0", "--volume", `/dev/xvda=${volume}`, "--pairing-code", CODE, "--state-dir", join(dir, "agent-state")]);
   const pid = agent.child.pid!;
   const target = join(dir, `target-${pid}.img`);
@@ -68,7 +69,8 @@ async function stopMidSession(volume: string, bytes: number, onSession?: (agentP
   const cancel = new AbortController();
   let firstPass!: () => void;
   const passed = new Promise<void>((resolve) => (firstPass = resolve));
-  const client = replicate({
+  const stopNow = (event: ReplicationEvent) => (client.firstData ? event.type === "progress" && event.sentBytes > 0 : event.type === "pass-complete");
+  const run = replicate({
     host,
     port: Number(port),
     identity: await loadOrCreateIdentity(join(dir, "client-identity"), "test client"),
@@ -77,7 +79,8 @@ async function stopMidSession(volume: string, bytes: number, onSession?: (agentP
     mode: "continuous",
     signal: cancel.signal,
     reconnect: { attempts: 1, baseDelayMs: 100 },
-    onEvent: (event: ReplicationEvent) => event.type === "pass-complete" && firstPass(),
+    throttleMbps: client.throttleMbps,
+    onEvent: (event: ReplicationEvent) => stopNow(event) && firstPass(),
   }).catch(() => undefined);
   try {
     await passed;
@@ -87,7 +90,7 @@ async function stopMidSession(volume: string, bytes: number, onSession?: (agentP
     return { exit, output: agent.output(), pid };
   } finally {
     cancel.abort();
-    await client;
+    await run;
     await agent.stop();
   }
 }
@@ -100,6 +103,19 @@ describe("failback-agent stopped by SIGTERM", () => {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(output).toMatch(/SIGTERM: stopping: no new connections; ending the sessions\n/);
     expect(output).toMatch(/ disconnected; \d+ bytes of data sent\n.*stopped: 1 session\(s\) ended and cleaned up\n/);
+  });
+
+  it("ends a session whose answers wait on the bandwidth limit without waiting for them", async () => {
+    // At 4 Mbps what the agent has queued for a blank client (its 32 MiB read budget) takes over
+    // 30 s to send; the stop waits 10 s at most.
+    const image = join(dir, "throttled.img");
+    await writeVolume(image, "throttled", 48);
+    const { exit, output } = await stopMidSession(image, 48 * MiB, undefined, { throttleMbps: 4, firstData: true });
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(output).toMatch(/stopped: 1 session\(s\) ended and cleaned up\n/);
+    // What the log calls sent is what left before the stop: a few frames, not the megabytes queued.
+    const sent = Number(/ disconnected; (\d+) bytes of data sent\n/.exec(output)?.[1]);
+    expect(sent).toBeLessThan(4 * MiB);
   });
 
   it("exits 0 at once with no session open", async () => {
