@@ -63,11 +63,9 @@ export async function mapVolumes(
     return resolveEntries(options.deviceMapping, options.valueFormat, instance, locals);
   }
 
-  const auto = autoMapDevices(
-    instance.disks,
-    locals.filter((d) => !d.refusal),
-    { sourceDisks: instance.sourceDisks },
-  );
+  // Refused disks too: autoMapDevices never proposes one, and a refused twin of the right size
+  // (the mounted original, a RAID member) makes the other disk of that size a guess.
+  const auto = autoMapDevices(instance.disks, locals, { sourceDisks: instance.sourceDisks });
   if (auto) {
     log.info(`volumes mapped automatically: ${auto.map((m) => `${m.recoveryDisk.deviceName}=${m.localDisk?.name ?? EXCLUDE}`).join(",")}`);
     return auto;
