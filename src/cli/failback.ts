@@ -13,6 +13,7 @@ import { takeInventory, imageFileDisks } from "./steps/inventory.js";
 import { asLocalDisks, mapVolumes } from "./steps/map-volumes.js";
 import { describePlan, makePlan } from "./steps/plan.js";
 import { pair } from "./steps/pair.js";
+import { confirmTargets } from "./steps/confirm-targets.js";
 import { replicateUntilDone } from "./steps/replicate.js";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
@@ -79,6 +80,7 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
     ctx.signal,
   );
   log.addSecret(settings.pairingCode);
+  await confirmTargets(plan, inventory.disks, { systemRoot: settings.systemRoot, allowLoop: settings.allowLoop });
 
   const summary = await replicateUntilDone(connection, plan, pairing, { once: settings.once, pollSeconds: settings.pollSeconds }, ctx);
   if (ctx.signal.aborted) return EXIT.cancelled;
