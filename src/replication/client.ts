@@ -19,9 +19,10 @@ import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { wsLink, type FrameLink } from "./link.js";
 import { pairingProof } from "./pairing-code.js";
-import { openVolume, type BlockSink } from "./volume-file.js";
+import { openVolume, sysfsOf, type BlockSink } from "./volume-file.js";
 import { setTimeout as delay } from "node:timers/promises";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 
 export type { Phase, ReplicationEvent } from "./client-pass.js";
 
@@ -245,9 +246,10 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
 }
 
 /**
- * Two volumes into one disk or file, under two names (a link, "./"), would overwrite each other
- * and each pass verified against its own agent volume in turn: refused before anything is opened.
- * A block device held by another volume would be refused by O_EXCL, but an image file would not.
+ * Two volumes into one disk or file, under two names (a link, "./", a loop device and the file
+ * behind it), would overwrite each other while each pass verified against its own agent volume in
+ * turn: refused before anything is opened. O_EXCL refuses a block device opened twice, but not a
+ * file, nor the file or disk behind a loop device.
  */
 async function refuseSharedTargets(volumes: ReplicateOptions["volumes"]): Promise<void> {
   const seen = new Map<string, string>();
@@ -255,11 +257,19 @@ async function refuseSharedTargets(volumes: ReplicateOptions["volumes"]): Promis
     if (v.open) continue;
     const info = await stat(v.localPath).catch(() => null);
     if (!info) continue;
-    const key = info.isBlockDevice() ? `device ${info.rdev}` : `file ${info.dev}:${info.ino}`;
+    const key = await storageOf(info);
     const first = seen.get(key);
-    if (first !== undefined) throw new ReplicationError("TARGET_USED_TWICE", `client: ${first} and ${v.localPath} are the same ${info.isBlockDevice() ? "disk" : "file"}; each receives one volume, and nothing was written`);
+    if (first !== undefined) throw new ReplicationError("TARGET_USED_TWICE", `client: ${first} and ${v.localPath} are the same storage; each receives one volume, and nothing was written`);
     seen.set(key, v.localPath);
   }
+}
+
+/** What a target writes into: a file (dev:ino), a block device, or for a loop device what backs it. */
+async function storageOf(info: Stats): Promise<string> {
+  if (!info.isBlockDevice()) return `file ${info.dev}:${info.ino}`;
+  const backing = (await readFile(`${sysfsOf(info.rdev)}/loop/backing_file`, "utf8").catch(() => "")).trim();
+  const behind = backing ? await stat(backing).catch(() => null) : null;
+  return behind ? storageOf(behind) : `device ${info.rdev}`;
 }
 
 async function replicateVolumes(connect: Connect, options: EngineOptions, locals: LocalVolume[]): Promise<ReplicationSummary> {

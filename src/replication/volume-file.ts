@@ -59,7 +59,7 @@ export interface BlockSink extends BlockSource {
 export type Volume = BlockSink;
 
 /** The device's directory in sysfs, from its device number. */
-function sysfsOf(rdev: number): string {
+export function sysfsOf(rdev: number): string {
   const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
   const minor = (rdev & 0xff) | ((rdev >> 12) & ~0xff);
   return `/sys/dev/block/${major}:${minor}`;
