@@ -28,7 +28,17 @@ export interface AgentOptions {
   authorize: (clientFingerprint: string) => boolean | Promise<boolean>;
   pairingCode?: string;
   log?: (line: string) => void;
+  /** How long a client may stay silent (CLIENT_SILENCE_MS by default; tests make it short). */
+  clientSilenceMs?: number;
 }
+
+/**
+ * A client pings every 15 s, even while it holds reading back, and answers the agent's pings. One
+ * from which nothing came for one to two of these periods has vanished (a power cut, a path that
+ * died without a FIN or RST): its session, trace instance and volumes are let go then, where TCP's
+ * keepalive would take 11 minutes, and its retransmissions, with data in flight, about 15.
+ */
+const CLIENT_SILENCE_MS = 60_000;
 
 export interface Agent {
   port: number;
@@ -102,7 +112,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     socket.setKeepAlive(true, 30_000);
     const who = `${socket.remoteAddress}:${socket.remotePort}`;
     const pairing = options.pairingCode !== undefined ? { expected: pairingProof(options.pairingCode, socket, "client"), mine: pairingProof(options.pairingCode, socket, "agent") } : undefined;
-    const session = serveSession(wsLink(ws), { volumes: served, log, who, pairing }).then(
+    const link = wsLink(ws, { heartbeatMs: options.clientSilenceMs ?? CLIENT_SILENCE_MS, socket });
+    const session = serveSession(link, { volumes: served, log, who, pairing }).then(
       ({ sentBytes }) => log(`${who} disconnected; ${sentBytes} bytes of data sent`),
       (error: unknown) => log(`${who}: closing the session failed: ${error instanceof Error ? error.message : String(error)}`),
     );
