@@ -4,15 +4,19 @@
  * - only whole disks are listed; a partition's persistent names are kept under its disk, so a
  *   mapping naming a partition can be refused by name;
  * - every reason a disk must not be written is collected in `refusals` (mounted, swap, held,
- *   boot medium, read-only); a disk with any refusal is never a target;
+ *   backing a loop device, boot medium, read-only); a disk with any refusal is never a target;
+ * - what backs a loop device is refused for every loop device, offered or not, and inherits the
+ *   loop device's own refusals: the loop driver leaves no holders/ entry and no exclusive claim
+ *   (loops.ts), so a disk under a mounted loop device looks idle everywhere else;
  * - loop devices, RAM disks, zram and optical drives are not offered, except loop devices when
  *   asked for (the tests use them as real block devices).
  * systeminformation's blockDevices() would give model and serial, but it reads only the real /sys
  * and /dev through lsblk and cannot be pointed at a root folder, so sysfs is read directly here.
  */
-import { readdir, readFile, readlink } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { readdir, readFile, readlink, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import type { LocalDisk, LocalPartition } from "../mapping/types.js";
+import { fileIdentity, readLoopBacking, type LoopBacking } from "./loops.js";
 import { readMounts, readSwaps, type Mount } from "./proc.js";
 
 export type DiskKind = "disk" | "nvme" | "xen" | "virtio" | "loop" | "ram" | "zram" | "optical" | "other";
@@ -36,6 +40,8 @@ export interface DiskInfo extends LocalDisk {
   /** False for the kinds that are not offered as targets (loop unless allowed, ram, zram, optical). */
   offered: boolean;
   partitions: LocalPartition[];
+  /** For an attached loop device: what it reads and writes. */
+  loopBacking?: LoopBacking;
 }
 
 export interface InventoryOptions {
@@ -105,6 +111,17 @@ async function readNode(sysBlock: string, dir: string, kernelName: string): Prom
   return { kernelName, devNumber: await readText(join(dir, "dev")), holders };
 }
 
+/** The kernel name a /dev path names under `root`: /dev/sdb, or a /dev/disk/by-* link to it; null if neither. */
+async function linkTarget(root: string, path: string): Promise<string | null> {
+  if (!path.startsWith("/dev/")) return null;
+  try {
+    return basename(resolve(dirname(join(root, path)), await readlink(join(root, path))));
+  } catch {
+    // Not a link (or not there, as in a fake root without device nodes): the name itself.
+    return path.startsWith("/dev/disk/") ? null : basename(path);
+  }
+}
+
 /** /dev/disk/by-<scheme>: link name -> kernel name of what it points at. */
 async function readLinks(root: string, scheme: string): Promise<Map<string, string[]>> {
   const dir = join(root, "dev", "disk", `by-${scheme}`);
@@ -141,6 +158,7 @@ export async function readInventory(options: InventoryOptions = {}): Promise<Dis
   const names = (k: string) => ({ byPath: byPath.get(k) ?? [], byId: byId.get(k) ?? [], byUuid: byUuid.get(k) ?? [] });
 
   const disks: DiskInfo[] = [];
+  const nodesOf = new Map<DiskInfo, BlockNode[]>();
   for (const kernelName of await list(sysBlock)) {
     const kind = kindOf(kernelName);
     if (kind === "skip") continue;
@@ -169,7 +187,8 @@ export async function readInventory(options: InventoryOptions = {}): Promise<Dis
     if (readOnly) refusals.push("read-only");
 
     const offered = kind === "loop" ? options.allowLoop === true : kind !== "ram" && kind !== "zram" && kind !== "optical";
-    disks.push({
+    const loopBacking = kind === "loop" ? await readLoopBacking(root, dir) : null;
+    const disk: DiskInfo = {
       name: `/dev/${kernelName}`,
       kernelName,
       kind,
@@ -186,9 +205,69 @@ export async function readInventory(options: InventoryOptions = {}): Promise<Dis
       ...names(kernelName),
       partitions: partitionNodes.map((p) => ({ name: `/dev/${p.kernelName}`, ...names(p.kernelName) })),
       refusals,
-      refusal: refusals.length > 0 ? refusals.join("; ") : undefined,
+      refusal: undefined,
       offered,
-    });
+      ...(loopBacking ? { loopBacking } : {}),
+    };
+    disks.push(disk);
+    nodesOf.set(disk, all);
   }
+  await refuseLoopBackings(root, disks, nodesOf);
+  for (const d of disks) d.refusal = d.refusals.length > 0 ? d.refusals.join("; ") : undefined;
   return disks;
+}
+
+/** "backs loopN", with the loop device's refusals that concern what lies under it (not its read-only flag). */
+function backsLoop(loop: DiskInfo, via: string): string {
+  const inherited = loop.refusals.filter((r) => r !== "read-only");
+  return `backs ${loop.kernelName}${via}${inherited.length > 0 ? ` (${inherited.join("; ")})` : ""}`;
+}
+
+/**
+ * Adds "backs loopN" to each disk under a loop device, with the loop device's own refusals (where
+ * it or its partitions are mounted, swap, holders, what it backs in turn), so a chain of loop
+ * devices refuses the disk at its bottom.
+ */
+async function refuseLoopBackings(root: string, disks: DiskInfo[], nodesOf: Map<DiskInfo, BlockNode[]>): Promise<void> {
+  const backed = new Map<DiskInfo, { loop: DiskInfo; through: BlockNode }[]>();
+  for (const loop of disks) {
+    if (!loop.loopBacking) continue;
+    const { blockDev, path } = loop.loopBacking;
+    const name = await linkTarget(root, path);
+    for (const d of disks) {
+      const through = nodesOf.get(d)?.find((n) => (blockDev !== null && n.devNumber === blockDev) || n.kernelName === name);
+      if (through) backed.set(d, [...(backed.get(d) ?? []), { loop, through }]);
+    }
+  }
+  const done = new Set<DiskInfo>();
+  const visiting = new Set<DiskInfo>();
+  const complete = (d: DiskInfo): void => {
+    if (done.has(d) || visiting.has(d)) return; // the kernel refuses loop cycles; guard anyway
+    visiting.add(d);
+    for (const { loop, through } of backed.get(d) ?? []) {
+      complete(loop);
+      d.refusals.push(backsLoop(loop, through.kernelName !== d.kernelName ? ` through ${through.kernelName}` : ""));
+    }
+    visiting.delete(d);
+    done.add(d);
+  };
+  for (const d of disks) complete(d);
+}
+
+/**
+ * The files the kernel uses as disks, keyed by fileIdentity(): each loop device's backing file and
+ * each swap file of /proc/swaps, with every reason it must never be written as a disk image.
+ */
+export async function readFilesInUse(options: Pick<InventoryOptions, "root"> = {}): Promise<Map<string, string[]>> {
+  const root = options.root ?? "/";
+  const uses = new Map<string, string[]>();
+  const add = (id: string, reason: string) => uses.set(id, [...(uses.get(id) ?? []), reason]);
+  for (const d of await readInventory({ root, allowLoop: true })) {
+    if (d.loopBacking?.fileId) add(d.loopBacking.fileId, backsLoop(d, ""));
+  }
+  for (const path of await readSwaps(root)) {
+    const info = await stat(join(root, path.replace(/ \(deleted\)$/, "")), { bigint: true }).catch(() => null);
+    if (info?.isFile()) add(fileIdentity(info), "used as swap");
+  }
+  return uses;
 }

@@ -1,7 +1,7 @@
 /*
- * Builds a fake machine in a temporary folder: sys/block with disks and partitions, holders,
- * dev/disk/by-* links, proc mountinfo, swaps and meminfo, sys/class/net and dmi. Pass its root to
- * readInventory/readIdentity or to failback-client --system-root.
+ * Builds a fake machine in a temporary folder: sys/block with disks and partitions, holders, loop
+ * devices' backing files, dev/disk/by-* links, proc mountinfo, swaps and meminfo, sys/class/net
+ * and dmi. Pass its root to readInventory/readIdentity or to failback-client --system-root.
  */
 import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +19,8 @@ export interface FakeDisk {
   rotational?: boolean;
   holders?: { name: string; dmName?: string }[];
   partitions?: { name: string; sectors: number; dev: string; holders?: { name: string; dmName?: string }[] }[];
+  /** A loop device's loop/ folder: what backs it (backing_dev and backing_inode only where given). */
+  loop?: { backingFile: string; backingDev?: string; backingInode?: string };
 }
 
 export interface FakeMachine {
@@ -54,6 +56,11 @@ export async function buildFakeMachine(spec: FakeMachine): Promise<string> {
     for (const h of d.holders ?? []) {
       await mkdir(join(dir, "holders", h.name), { recursive: true });
       if (h.dmName) await put(join(root, "sys", "block", h.name, "dm", "name"), h.dmName);
+    }
+    if (d.loop) {
+      await put(join(dir, "loop", "backing_file"), d.loop.backingFile);
+      if (d.loop.backingDev !== undefined) await put(join(dir, "loop", "backing_dev"), d.loop.backingDev);
+      if (d.loop.backingInode !== undefined) await put(join(dir, "loop", "backing_inode"), d.loop.backingInode);
     }
     for (const p of d.partitions ?? []) {
       await put(join(dir, p.name, "partition"), "1");

@@ -69,3 +69,56 @@ describe("readInventory on this machine", () => {
     for (const d of real) expect(d.bytes).toBe(d.sectors * 512);
   });
 });
+
+// The loop driver leaves no holders/ entry on what backs a loop device and takes no exclusive
+// claim on it: only loop/backing_file says that a disk lies under a mounted loop device.
+describe("disks backing a loop device", () => {
+  let loopRoot: string;
+  let found: DiskInfo[];
+  const refusalsOf = (name: string) => found.find((d) => d.name === name)?.refusals;
+
+  beforeAll(async () => {
+    loopRoot = await buildFakeMachine({
+      disks: [
+        { name: "sde", sectors: 4194304, dev: "8:64" }, // under loop2, mounted
+        { name: "sdf", sectors: 4194304, dev: "8:80", partitions: [{ name: "sdf1", sectors: 4000000, dev: "8:81" }] }, // sdf1 under loop3, swap
+        { name: "sdg", sectors: 4194304, dev: "8:96" }, // under loop4, which is under loop5, mounted through loop5p1
+        { name: "sdh", sectors: 4194304, dev: "8:112" }, // under loop6, attached and idle
+        { name: "sdi", sectors: 4194304, dev: "8:128" }, // under loop7, held by LVM; named by its by-id link
+        { name: "sdj", sectors: 4194304, dev: "8:144" }, // nothing on it
+        { name: "loop2", sectors: 4194304, dev: "7:2", loop: { backingFile: "/dev/sde" } },
+        { name: "loop3", sectors: 4000000, dev: "7:3", loop: { backingFile: "/dev/sdf1" } },
+        { name: "loop4", sectors: 4194304, dev: "7:4", loop: { backingFile: "/dev/sdg" } },
+        { name: "loop5", sectors: 4194304, dev: "7:5", loop: { backingFile: "/dev/loop4" }, partitions: [{ name: "loop5p1", sectors: 4000000, dev: "259:5" }] },
+        { name: "loop6", sectors: 4194304, dev: "7:6", loop: { backingFile: "/dev/sdh" } },
+        { name: "loop7", sectors: 4194304, dev: "7:7", ro: true, loop: { backingFile: "/dev/disk/by-id/wwn-0x5000000000000009" }, holders: [{ name: "dm-1", dmName: "vg1-lv" }] },
+        { name: "loop8", sectors: 4194304, dev: "7:8", loop: { backingFile: "/var/lib/images/disk.img" } },
+      ],
+      links: [{ scheme: "id", name: "wwn-0x5000000000000009", target: "sdi" }],
+      mounts: [
+        { dev: "7:2", mountPoint: "/srv/data", fsType: "ext4", source: "/dev/loop2" },
+        { dev: "259:5", mountPoint: "/srv/nested", fsType: "xfs", source: "/dev/loop5p1" },
+      ],
+      swaps: ["/dev/loop3"],
+    });
+    // Not offered (no allowLoop): what backs a loop device is refused all the same.
+    found = await readInventory({ root: loopRoot });
+  });
+  afterAll(() => rm(loopRoot, { recursive: true, force: true }));
+
+  it.each([
+    ["/dev/sde", "backs loop2 (mounted at /srv/data)"],
+    ["/dev/sdf", "backs loop3 through sdf1 (used as swap (loop3))"],
+    ["/dev/sdg", "backs loop4 (backs loop5 (mounted at /srv/nested (loop5p1)))"],
+    ["/dev/sdh", "backs loop6"],
+    ["/dev/sdi", "backs loop7 (held by dm-1 (LVM vg1-lv))"],
+  ])("refuses %s: %s", (name, reason) => {
+    expect(refusalsOf(name)).toEqual([reason]);
+  });
+
+  it("leaves a disk under no loop device alone and records each loop device's backing", () => {
+    expect(refusalsOf("/dev/sdj")).toEqual([]);
+    expect(found.find((d) => d.name === "/dev/loop8")?.loopBacking).toEqual({ path: "/var/lib/images/disk.img", blockDev: null, fileId: null });
+    expect(found.find((d) => d.name === "/dev/sdj")?.loopBacking).toBeUndefined();
+  });
+});

@@ -6,7 +6,7 @@
  */
 import { stat } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { lowRamWarning, readIdentity, readInventory, type DiskInfo, type MachineIdentity } from "../../devices/index.js";
+import { fileIdentity, lowRamWarning, readFilesInUse, readIdentity, readInventory, type DiskInfo, type MachineIdentity } from "../../devices/index.js";
 import type { LocalDisk, MappingEntry } from "../../mapping/types.js";
 import { EXCLUDE } from "../../mapping/types.js";
 import { CliError, EXIT } from "../exit-codes.js";
@@ -38,25 +38,31 @@ export async function takeInventory(settings: Readonly<Settings>, log: Log, warn
  * that is neither a known disk nor an existing regular file is left for the mapping library to
  * report, so every problem is listed at once. One file under two names ("a.img" and "./a.img", or
  * a link to it) is refused here: the library tells disks apart by name, and both volumes would
- * land in the one file.
+ * land in the one file. A file the kernel uses as a disk (a loop device's backing file, mounted or
+ * not; an active swap file) carries a refusal, which the library reports as NOT_A_TARGET: the
+ * loop driver and swap leave no other mark on the file (src/devices/loops.ts). `root` is where
+ * /sys and /proc are read; the files themselves are the real machine's, so the default is "/".
  */
-export async function imageFileDisks(entries: MappingEntry[], known: LocalDisk[]): Promise<LocalDisk[]> {
+export async function imageFileDisks(entries: MappingEntry[], known: LocalDisk[], options: { root?: string } = {}): Promise<LocalDisk[]> {
   const names = new Set(known.map((d) => d.name));
   const files: LocalDisk[] = [];
   const seen = new Map<string, string>();
+  let inUse: Map<string, string[]> | undefined;
   for (const { failbackClientDeviceName: name } of entries) {
     if (name === EXCLUDE || names.has(name) || name.startsWith("/dev/")) continue;
     const path = isAbsolute(name) ? name : resolve(name);
-    const info = await stat(path).catch(() => null);
+    const info = await stat(path, { bigint: true }).catch(() => null);
     if (!info?.isFile()) continue;
-    const file = `${info.dev}:${info.ino}`;
+    const file = fileIdentity(info);
     const first = seen.get(file);
     if (first !== undefined) {
       throw new CliError("LOCAL_DISK_USED_TWICE", EXIT.badInput, `--device-mapping: ${first} and ${name} are the same file: each local disk receives one volume`);
     }
     seen.set(file, name);
     names.add(name);
-    files.push({ name, bytes: info.size, byPath: [], byId: [], byUuid: [] });
+    inUse ??= await readFilesInUse({ root: options.root });
+    const refusals = inUse.get(file) ?? [];
+    files.push({ name, bytes: Number(info.size), byPath: [], byId: [], byUuid: [], ...(refusals.length > 0 ? { refusal: refusals.join("; ") } : {}) });
   }
   return files;
 }
