@@ -8,6 +8,8 @@
  * - what backs a loop device is refused for every loop device, offered or not, and inherits the
  *   loop device's own refusals: the loop driver leaves no holders/ entry and no exclusive claim
  *   (loops.ts), so a disk under a mounted loop device looks idle everywhere else;
+ * - the boot medium is recognised by its mount point or, once unmounted (the ISO's "toram" entry),
+ *   by its volume label;
  * - loop devices, RAM disks, zram and optical drives are not offered, except loop devices when
  *   asked for (the tests use them as real block devices).
  * systeminformation's blockDevices() would give model and serial, but it reads only the real /sys
@@ -53,6 +55,9 @@ export interface InventoryOptions {
 
 /** Mount points where Debian's live-boot (and casper) keep the medium the live system booted from. */
 const LIVE_MEDIUM_MOUNTS = ["/run/live/medium", "/lib/live/mount/medium", "/run/initramfs/live", "/cdrom"];
+
+/** The volume label of the failback ISO (iso-build/build.sh), as udev links it under /dev/disk/by-label. */
+export const LIVE_MEDIUM_LABEL = "FAILBACK_LIVECD";
 
 async function readText(path: string): Promise<string | null> {
   try {
@@ -148,12 +153,13 @@ function mountedBy(mounts: Mount[], nodes: BlockNode[]): Mount[] {
 export async function readInventory(options: InventoryOptions = {}): Promise<DiskInfo[]> {
   const root = options.root ?? "/";
   const sysBlock = join(root, "sys", "block");
-  const [mounts, swaps, byPath, byId, byUuid] = await Promise.all([
+  const [mounts, swaps, byPath, byId, byUuid, liveLabel] = await Promise.all([
     readMounts(root),
     readSwaps(root),
     readLinks(root, "path"),
     readLinks(root, "id"),
     readLinks(root, "uuid"),
+    linkTarget(root, `/dev/disk/by-label/${LIVE_MEDIUM_LABEL}`),
   ]);
   const names = (k: string) => ({ byPath: byPath.get(k) ?? [], byId: byId.get(k) ?? [], byUuid: byUuid.get(k) ?? [] });
 
@@ -179,6 +185,9 @@ export async function readInventory(options: InventoryOptions = {}): Promise<Dis
     const refusals: string[] = [];
     const liveMedium = mounted.find((m) => LIVE_MEDIUM_MOUNTS.includes(m.mountPoint) || m.fsType === "iso9660");
     if (liveMedium) refusals.push(`it holds the medium the live system booted from (${liveMedium.mountPoint})`);
+    else if (liveLabel !== null && all.some((n) => n.kernelName === liveLabel)) {
+      refusals.push(`it holds the live system's boot medium (labelled ${LIVE_MEDIUM_LABEL}${liveLabel !== kernelName ? ` on ${liveLabel}` : ""})`);
+    }
     for (const m of mounted) {
       if (m !== liveMedium) refusals.push(`mounted at ${m.mountPoint}${m.source !== `/dev/${kernelName}` ? ` (${basename(m.source)})` : ""}`);
     }

@@ -25,7 +25,7 @@ export interface FakeDisk {
 
 export interface FakeMachine {
   disks: FakeDisk[];
-  links?: { scheme: "path" | "id" | "uuid"; name: string; target: string }[];
+  links?: { scheme: "path" | "id" | "uuid" | "label"; name: string; target: string }[];
   mounts?: { dev: string; mountPoint: string; fsType: string; source: string }[];
   swaps?: string[];
   nics?: { name: string; mac: string; physical: boolean }[];

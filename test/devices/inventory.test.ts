@@ -122,3 +122,41 @@ describe("disks backing a loop device", () => {
     expect(found.find((d) => d.name === "/dev/sdj")?.loopBacking).toBeUndefined();
   });
 });
+
+// The ISO's "toram" boot entry copies the live system to RAM and unmounts the medium: its label
+// (iso-build/build.sh) is then all that tells the USB stick from a disk.
+describe("the live system's boot medium once unmounted", () => {
+  it.each([
+    ["the whole disk", "sdc", "it holds the live system's boot medium (labelled FAILBACK_LIVECD)"],
+    ["a partition", "sdc1", "it holds the live system's boot medium (labelled FAILBACK_LIVECD on sdc1)"],
+  ])("refuses the disk when the label is on %s", async (_, target, reason) => {
+    const labelRoot = await buildFakeMachine({
+      disks: [
+        { name: "sda", sectors: 4194304, dev: "8:0" },
+        { name: "sdc", sectors: 3000000, dev: "8:32", removable: true, partitions: [{ name: "sdc1", sectors: 2900000, dev: "8:33" }] },
+      ],
+      links: [{ scheme: "label", name: "FAILBACK_LIVECD", target }],
+    });
+    try {
+      const found = await readInventory({ root: labelRoot });
+      expect(found.find((d) => d.name === "/dev/sdc")?.refusals).toEqual([reason]);
+      expect(found.find((d) => d.name === "/dev/sda")?.refusals).toEqual([]);
+    } finally {
+      await rm(labelRoot, { recursive: true, force: true });
+    }
+  });
+
+  it("gives one reason when the labelled medium is also mounted", async () => {
+    const labelRoot = await buildFakeMachine({
+      disks: [{ name: "sdc", sectors: 3000000, dev: "8:32" }],
+      links: [{ scheme: "label", name: "FAILBACK_LIVECD", target: "sdc" }],
+      mounts: [{ dev: "8:32", mountPoint: "/run/live/medium", fsType: "iso9660", source: "/dev/sdc" }],
+    });
+    try {
+      const [sdc] = await readInventory({ root: labelRoot });
+      expect(sdc?.refusals).toEqual(["it holds the medium the live system booted from (/run/live/medium)"]);
+    } finally {
+      await rm(labelRoot, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,17 +1,18 @@
 /*
  * Disks and files the kernel is already using, which nothing but sysfs and /proc/swaps reveals,
  * given as targets to the program (root, real loop devices, a real swap file): the loop driver
- * makes no holders/ entry and takes no exclusive claim on what backs a loop device. Each run must end with exit 2 and one line naming
+ * makes no holders/ entry and takes no exclusive claim on what backs a loop device, and the failback
+ * ISO's "toram" entry unmounts the boot medium. Each run must end with exit 2 and one line naming
  * the reason, before anything is written. Everything attached, mounted or swapped on is released
  * even when a test fails.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sha256File } from "../../src/cli/demo/volumes.js";
-import { canUseLoops } from "./loops.js";
+import { attachLoopMachine, canUseLoops } from "./loops.js";
 import { baseWorld, FailbackWorld, MiB } from "./world.js";
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
@@ -105,4 +106,14 @@ describe.skipIf(!canUseLoops)("failback-client refuses disks and files in use", 
     expect(run.stderr.trim()).toBe(`failback-client: ${file} cannot receive a volume: used as swap`);
   });
 
+  it("the live system's boot medium once unmounted, known by its label", async () => {
+    const machine = await attachLoopMachine([8 * MiB, 4 * MiB], "72");
+    later(() => machine.release());
+    const medium = machine.disks[0]!.device;
+    await mkdir(join(machine.root, "dev", "disk", "by-label"));
+    await symlink(medium, join(machine.root, "dev", "disk", "by-label", "FAILBACK_LIVECD"));
+    const run = await fw.runClient(fw.onceFlags(`/dev/xvda=${medium},/dev/xvdb=${machine.disks[1]!.device}`, ["--allow-loop", "--system-root", machine.root]));
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim()).toBe(`failback-client: ${medium} cannot receive a volume: it holds the live system's boot medium (labelled FAILBACK_LIVECD)`);
+  });
 });
