@@ -2,6 +2,7 @@
  * The mapped disks looked at again before the first write (steps/confirm-targets.ts): each fake
  * machine below is the same server after pairing waited, with one thing changed.
  */
+import { execFileSync } from "node:child_process";
 import { rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,6 +11,7 @@ import type { Plan } from "../../src/cli/steps/plan.js";
 import { readInventory } from "../../src/devices/index.js";
 import type { RecoveryInstanceView } from "../../src/drs/index.js";
 import { buildFakeMachine, type FakeMachine } from "../devices/fake-machine.js";
+import { canUseLoops } from "../integration/loops.js";
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -62,5 +64,21 @@ describe("confirming the targets before the first write", () => {
     await expect(confirmTargets(plan, planned, { systemRoot: root })).resolves.toBeUndefined();
     await truncate(path, 2 ** 21);
     await expect(confirmTargets(plan, planned, { systemRoot: root })).rejects.toMatchObject({ code: "TARGET_CHANGED" });
+  });
+
+  it.skipIf(!canUseLoops)("refuses an image file that a loop device was set up on meanwhile (root)", async () => {
+    const root = await machine(server);
+    const path = join(root, "looped.img");
+    await writeFile(path, "");
+    await truncate(path, 2 ** 20);
+    const { plan, planned } = await planOnto(root, { path, bytes: 2 ** 20 });
+    const loop = execFileSync("losetup", ["--find", "--show", path], { encoding: "utf8" }).trim();
+    try {
+      const error = await confirmTargets(plan, planned, { systemRoot: root }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "TARGET_CHANGED" });
+      expect((error as Error).message).toContain(`looped.img cannot receive a volume any more: backs ${loop.slice(5)}`);
+    } finally {
+      execFileSync("losetup", ["-d", loop]);
+    }
   });
 });

@@ -7,7 +7,7 @@
  * of the same size. From here the engine holds each disk open with O_EXCL until it is done.
  */
 import { stat } from "node:fs/promises";
-import { readInventory, type DiskInfo } from "../../devices/index.js";
+import { fileIdentity, readFilesInUse, readInventory, type DiskInfo } from "../../devices/index.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { formatBytes } from "../format.js";
 import type { Plan } from "./plan.js";
@@ -16,15 +16,19 @@ const describe = (d: DiskInfo) => [formatBytes(d.bytes), d.model, d.serial && `s
 
 export async function confirmTargets(plan: Plan, planned: DiskInfo[], options: { systemRoot?: string; allowLoop?: boolean }): Promise<void> {
   const now = await readInventory({ root: options.systemRoot, allowLoop: options.allowLoop });
+  // Image files are real files: what uses them is read from the real machine, as at the plan.
+  const inUse = await readFilesInUse();
   const problems: string[] = [];
   for (const { localDisk } of plan.mappings) {
     if (!localDisk) continue;
     const was = planned.find((d) => d.name === localDisk.name);
     if (!was) {
       // An image file named in the mapping.
-      const info = await stat(localDisk.name).catch(() => null);
+      const info = await stat(localDisk.name, { bigint: true }).catch(() => null);
+      const uses = info ? inUse.get(fileIdentity(info)) : undefined;
       if (!info?.isFile()) problems.push(`${localDisk.name} is no longer a file`);
-      else if (info.size !== localDisk.bytes) problems.push(`${localDisk.name} is now ${formatBytes(info.size)}, not the ${formatBytes(localDisk.bytes)} of the plan`);
+      else if (Number(info.size) !== localDisk.bytes) problems.push(`${localDisk.name} is now ${formatBytes(Number(info.size))}, not the ${formatBytes(localDisk.bytes)} of the plan`);
+      else if (uses) problems.push(`${localDisk.name} cannot receive a volume any more: ${uses.join(", ")}`);
       continue;
     }
     const is = now.find((d) => d.name === was.name);
