@@ -4,9 +4,9 @@
  */
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createConsole } from "../../src/cli/console.js";
+import { createConsole, type ConsoleOut } from "../../src/cli/console.js";
 import { createLog } from "../../src/cli/log.js";
-import { createProgress } from "../../src/cli/progress.js";
+import { createProgress, type ProgressView } from "../../src/cli/progress.js";
 
 const MiB = 2 ** 20;
 const progress = (volume: string, hashedBytes: number) => ({
@@ -87,32 +87,17 @@ describe("console warnings", () => {
     expect(rows[3]).toMatch(/^total /);
   });
 
-  it("on a terminal, a line said while the bars are drawn stays above them as they go on redrawing", () => {
+  it.each([
+    ["a line the flow says (the launch was seen)", (out: ConsoleOut) => out.say("Failback launched: final sync, verification and flush..."), /^Failback launched: final sync/],
+    ["the progress view's own line (a reconnection)", (_: ConsoleOut, view: ProgressView) => view.onEvent({ type: "reconnecting", attempt: 1, delayMs: 500, reason: "the connection to the agent was lost" }), /reconnect/i],
+  ] as const)("on a terminal, %s stays above the bars as they go on redrawing, and the bars are drawn once", (_, say, line) => {
     vi.useFakeTimers();
     const screen = new Screen();
     const out = createConsole({ json: false, stdout: sink((t) => screen.write(t), true), stderr: sink((t) => screen.write(t), true), redact: (s) => s });
     const view = createProgress(out, createLog({ console: false, consoleWrite: () => undefined }), ["/dev/xvda"]);
     view.onEvent(progress("/dev/xvda", 10 * MiB));
     vi.advanceTimersByTime(300);
-    out.say("Failback launched: final sync, verification and flush...");
-    for (const mib of [30, 40]) {
-      view.onEvent(progress("/dev/xvda", mib * MiB));
-      vi.advanceTimersByTime(300);
-    }
-    view.stop();
-    const rows = screen.text();
-    expect(rows[0]).toBe("Failback launched: final sync, verification and flush...");
-    expect(rows[1]).toMatch(/^\/dev\/xvda .*scanned 40\.00 MiB/);
-  });
-
-  it("on a terminal, the progress view's own lines (a reconnection) stay above the bars, drawn once", () => {
-    vi.useFakeTimers();
-    const screen = new Screen();
-    const out = createConsole({ json: false, stdout: sink((t) => screen.write(t), true), stderr: sink((t) => screen.write(t), true), redact: (s) => s });
-    const view = createProgress(out, createLog({ console: false, consoleWrite: () => undefined }), ["/dev/xvda"]);
-    view.onEvent(progress("/dev/xvda", 10 * MiB));
-    vi.advanceTimersByTime(300);
-    view.onEvent({ type: "reconnecting", attempt: 1, delayMs: 500, reason: "the connection to the agent was lost" });
+    say(out, view);
     for (const mib of [30, 40]) {
       view.onEvent(progress("/dev/xvda", mib * MiB));
       vi.advanceTimersByTime(300);
@@ -120,7 +105,7 @@ describe("console warnings", () => {
     view.stop();
     const rows = screen.text();
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatch(/reconnect/i);
+    expect(rows[0]).toMatch(line);
     expect(rows[1]).toMatch(/^\/dev\/xvda .*scanned 40\.00 MiB/);
   });
 
