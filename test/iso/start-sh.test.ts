@@ -203,3 +203,82 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.stderr).toContain('GATEWAY="10.0.9.1" is not in 10.0.0.20/24\'s network');
   });
 });
+
+describe("console-launch: whatever way start.sh ends, the console is left with a shell", () => {
+  // console-launch's last line, run on a pseudo-terminal as its controlling terminal, with start.sh
+  // and the login shell swapped for this machine's: Ctrl-C reaches the whole foreground group.
+  const launch = readFileSync(resolve("iso-build/overlay/usr/lib/failback/console-launch"), "utf8");
+  const list = /^exec setsid --ctty --wait \/bin\/bash -c '([^']*)'$/m.exec(launch)?.[1] ?? "";
+  const consoleDir = join(dir, "console");
+  mkdirSync(consoleDir, { recursive: true });
+  // `ip` with no address and no default route: a network where DHCP never answers.
+  writeFileSync(join(consoleDir, "ip"), "#!/bin/sh\nexit 0\n");
+  chmodSync(join(consoleDir, "ip"), 0o755);
+  // Not named pty.py: a script's own folder comes first on Python's module path.
+  const pressKeys = join(consoleDir, "press-keys.py");
+  writeFileSync(
+    pressKeys,
+    [
+      "import os, pty, select, sys, time",
+      "delay, script = float(sys.argv[1]), sys.argv[2]",
+      "pid, fd = pty.fork()",
+      "if pid == 0: os.execv('/usr/bin/setsid', ['setsid', '--ctty', '--wait', '/bin/bash', '-c', script])",
+      "out, start, sent = b'', time.time(), False",
+      "while time.time() - start < 15:",
+      "    if not sent and time.time() - start > delay: os.write(fd, b'\\x03'); sent = True",
+      "    if select.select([fd], [], [], 0.1)[0]:",
+      "        try: data = os.read(fd, 4096)",
+      "        except OSError: break",
+      "        if not data: break",
+      "        out += data",
+      "os.waitpid(pid, 0)",
+      "sys.stdout.write(out.decode(errors='replace'))",
+    ].join("\n"),
+  );
+
+  function pressCtrlC(delay: number, env: Record<string, string>, path = consoleDir) {
+    expect(list).toContain("/usr/bin/start.sh; cat /etc/motd; exec /bin/bash -l");
+    const script = list.replace("/usr/bin/start.sh", `bash ${START_SH}`).replace("cat /etc/motd", "echo MOTD").replace("exec /bin/bash -l", "exec /bin/bash -c 'echo ROOT-SHELL'");
+    const result = spawnSync("python3", [pressKeys, String(delay), script], {
+      env: {
+        PATH: `${path}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
+        FAILBACK_CMDLINE: join(dir, "cmdline"),
+        FAILBACK_NETWORK_FILE: NETWORK_FILE,
+        FAILBACK_SYS_NET: SYS_NET,
+        FAILBACK_SYSRQ: join(dir, "sysrq-trigger"),
+        FAILBACK_BOOT_MEDIUM: "/dev/sr7",
+        TERM: "dumb",
+        ...env,
+      },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    return result.stdout + result.stderr + String(result.error ?? "");
+  }
+
+  it("after Ctrl-C while start.sh waits for a DHCP address", () => {
+    writeFileSync(join(dir, "cmdline"), "boot=live quiet");
+    const screen = pressCtrlC(1.5, { DHCP_WAIT: "20" });
+    expect(screen).toContain("MOTD");
+    expect(screen).toContain("ROOT-SHELL");
+  });
+
+  it("after Ctrl-C during the countdown to the reboot into the restored system", () => {
+    const screen = pressCtrlC(2, { DHCP_WAIT: "0", ON_SUCCESS: "reboot", CLIENT_EXIT: "0" });
+    expect(screen).toContain("Rebooting into the restored system in 10 s");
+    expect(screen).toContain("ROOT-SHELL");
+    expect(existsSync(join(dir, "sysrq-trigger"))).toBe(false);
+  });
+
+  it("after Ctrl-C stops the client, which still gets the signal (not ignored)", () => {
+    const sleeper = join(consoleDir, "sleeper");
+    mkdirSync(sleeper, { recursive: true });
+    writeFileSync(join(sleeper, "failback-client"), "#!/bin/sh\nsleep 30\n");
+    chmodSync(join(sleeper, "failback-client"), 0o755);
+    const started = Date.now();
+    // start.sh, waiting for the client in the same foreground group, leaves with it.
+    const screen = pressCtrlC(1.5, { DHCP_WAIT: "0" }, `${sleeper}:${consoleDir}`);
+    expect(screen).toContain("ROOT-SHELL");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
