@@ -143,6 +143,17 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     expect(run.sysrq).toBeNull();
   });
 
+  it("ends with a shell after --help, -h, --version and --list-devices: nothing was restored to boot into", () => {
+    for (const arg of ["--list-devices", "--help", "-h", "--version"]) {
+      const run = startSh({ env: { ON_SUCCESS: "", FAILBACK_BOOT_MEDIUM: "/dev/sr7" }, args: [arg] });
+      expect(run.code, arg).toBe(0);
+      expect(run.calls.map((c) => [c.name, ...c.args]), arg).toEqual([["failback-client", arg]]);
+      expect(run.sysrq, arg).toBeNull();
+      const failed = startSh({ env: { ON_FAILURE: "reboot", CLIENT_EXIT: "1" }, args: [arg] });
+      expect(failed.calls.map((c) => c.name), arg).toEqual(["failback-client"]);
+    }
+  });
+
   it("passes FAILBACK_ARGS on word by word, never expanding file patterns", () => {
     const run = startSh({ env: { FAILBACK_ARGS: "--agent-address [fd00::1]:1500 --log-file /tmp/*" } });
     expect(run.client?.args).toEqual(["--agent-address", "[fd00::1]:1500", "--log-file", "/tmp/*"]);
@@ -168,6 +179,17 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     [{ ON_SUCCESS: "halt" }, 'ON_SUCCESS="halt" is not one of reboot, poweroff, shell'],
     [{ DHCP_WAIT: "soon" }, 'DHCP_WAIT="soon" is not a number of seconds'],
   ];
+  it("refuses a bad value without powering off or rebooting, whatever ON_FAILURE says (no reboot loop)", () => {
+    const poweroff = startSh({ env: { ...good, IPADDR: "10.0.0.300", ON_FAILURE: "poweroff" } });
+    expect(poweroff.code).toBe(2);
+    expect(poweroff.calls).toEqual([]);
+    const seedTypo = startSh({ cmdline: "boot=live IPADDR=10.0.0.20 NETMASK=24 GATEWAY=10.0.9.1 CONFIG_NETWORK=1 ON_FAILURE=reboot" });
+    expect(seedTypo.code).toBe(2);
+    expect(seedTypo.stderr.trim().split("\n")).toEqual([expect.stringContaining('GATEWAY="10.0.9.1" is not in')]);
+    expect(seedTypo.calls).toEqual([]);
+    expect(startSh({ env: { ON_SUCCESS: "halt", ON_FAILURE: "reboot" } }).calls).toEqual([]);
+  });
+
   for (const [bad, message] of refused) {
     it(`refuses ${JSON.stringify(bad)} with one line, exit 2, changing nothing`, () => {
       const run = startSh({ env: { ...good, ...bad } });
@@ -181,9 +203,13 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
   it("writes the whole configuration before asking networkd, and goes back to DHCP if networkd cannot apply it", () => {
     // DNS is optional; the interface is the first wired one with a link. networkd refuses here, so
     // the roll-back runs.
-    const run = startSh({ env: { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "24", GATEWAY: "10.0.0.1", NETWORKCTL_EXIT: "1" } });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain("start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP");
+    // start.sh says so itself and exits 7, its own code: the client never ran, so ON_FAILURE
+    // (about the failback) does not apply.
+    const run = startSh({ env: { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "24", GATEWAY: "10.0.0.1", NETWORKCTL_EXIT: "1", ON_FAILURE: "reboot" } });
+    expect(run.code).toBe(7);
+    expect(run.stderr.trim().split("\n")).toEqual(["start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP (journalctl -u systemd-networkd says why)"]);
+    expect(run.stdout).not.toContain("failback-client exited");
+    expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
     const [reload] = run.calls;
     expect(reload).toMatchObject({ name: "networkctl", args: ["reload"] });
     expect(reload?.network).toBe("[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=10.0.0.20/24\nGateway=10.0.0.1\n");

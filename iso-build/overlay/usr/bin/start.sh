@@ -14,10 +14,12 @@
 #   IFACE               the interface CONFIG_NETWORK configures (default: the first wired one up)
 #   DHCP_WAIT           seconds to wait for a DHCP address before starting anyway (default 20)
 #
-# Arguments go to failback-client as they are, except --no-reboot (same as ON_SUCCESS=shell).
+# Arguments go to failback-client as they are, except --no-reboot (same as ON_SUCCESS=shell);
+# after --help, -h, --version or --list-devices start.sh ends with a shell.
 # A variable set in the environment wins over the same name on the kernel command line.
-# Exit code: the client's (docs/cli.md), 2 for a bad variable; unless ON_SUCCESS / ON_FAILURE
-# powers the machine off or reboots it.
+# Exit code: the client's (docs/cli.md), unless ON_SUCCESS / ON_FAILURE powers the machine off or
+# reboots it; start.sh's own, before the client runs and whatever ON_FAILURE says: 2 for a bad
+# variable, 7 when networkd cannot apply the static address.
 # For its tests on another machine: FAILBACK_CMDLINE, FAILBACK_NETWORK_FILE, FAILBACK_SYS_NET,
 # FAILBACK_BOOT_MEDIUM and FAILBACK_SYSRQ stand for /proc/cmdline, the networkd file,
 # /sys/class/net, the boot device and sysrq.
@@ -25,7 +27,9 @@ set -uo pipefail
 set -f # no pathname expansion: variables hold flags and addresses, never file patterns
 
 say() { printf '%s\n' "$*"; }
-fail_input() { say "start.sh: $*" >&2; finish 2; }
+# A bad value changes nothing, whatever ON_FAILURE says: a typo in an unattended boot's settings
+# must not become a reboot loop.
+fail_input() { say "start.sh: $*" >&2; exit 2; }
 
 # The live medium: the ISO's own label, whether booted from a CD, a USB stick or copied to RAM.
 boot_medium() {
@@ -75,7 +79,7 @@ finish() {
   if ((status == 0)); then
     after "$on_success" "$status"
   else
-    ((status == 2)) || say "failback-client exited with code $status: the line above says why. /usr/bin/start.sh runs it again."
+    say "failback-client exited with code $status: the line above says why. /usr/bin/start.sh runs it again."
     after "$on_failure" "$status"
   fi
   exit "$status"
@@ -120,12 +124,19 @@ on_success=shell
 on_failure=shell
 client_args=()
 no_reboot=0
+asks_only=0
 for arg in "$@"; do
-  if [[ $arg == --no-reboot ]]; then no_reboot=1; else client_args+=("$arg"); fi
+  case $arg in
+    --no-reboot) no_reboot=1 ;;
+    # The client prints and exits 0 without failing back: nothing was restored to boot into.
+    --help | -h | --version | --list-devices) asks_only=1; client_args+=("$arg") ;;
+    *) client_args+=("$arg") ;;
+  esac
 done
 case ${ON_FAILURE:-shell} in reboot | poweroff | shell) on_failure=${ON_FAILURE:-shell} ;; *) fail_input "ON_FAILURE=\"$ON_FAILURE\" is not one of shell, poweroff, reboot" ;; esac
 case ${ON_SUCCESS:-reboot} in reboot | poweroff | shell) on_success=${ON_SUCCESS:-reboot} ;; *) fail_input "ON_SUCCESS=\"$ON_SUCCESS\" is not one of reboot, poweroff, shell" ;; esac
 ((no_reboot)) && on_success=shell
+((asks_only)) && on_success=shell on_failure=shell
 [[ ${DHCP_WAIT:-20} =~ ^[0-9]{1,4}$ ]] || fail_input "DHCP_WAIT=\"$DHCP_WAIT\" is not a number of seconds (e.g. 20)"
 
 truthy() { [[ -n ${1:-} && ${1,,} != 0 && ${1,,} != false && ${1,,} != no ]]; }
@@ -251,7 +262,8 @@ if [[ -n ${KEYMAP:-} ]]; then
 fi
 
 if truthy "${CONFIG_NETWORK:-}"; then
-  configure_static || finish 1
+  # start.sh's own code: the client never ran, and ON_FAILURE is about the failback.
+  configure_static || exit 7
 else
   wait_for_dhcp
 fi
