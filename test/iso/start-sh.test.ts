@@ -308,3 +308,42 @@ describe("console-launch: whatever way start.sh ends, the console is left with a
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
+
+describe("start.sh: secrets given as its arguments", () => {
+  // The client as it runs: what ps shows for its parent, start.sh, meanwhile.
+  const spy = join(dir, "spy");
+  mkdirSync(spy, { recursive: true });
+  writeFileSync(
+    join(spy, "failback-client"),
+    `#!/bin/sh\ntr '\\0' ' ' </proc/$PPID/cmdline >${join(spy, "parent")}\nenv | grep '^AWS_' | sort >${join(spy, "env")}\nprintf '%s\\n' "$@" >${join(spy, "args")}\n`,
+  );
+  chmodSync(join(spy, "failback-client"), 0o755);
+  const env = { PATH: `${spy}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin` };
+
+  it("never stay in start.sh's command line: the keys reach the client in its environment", () => {
+    const run = startSh({
+      env,
+      args: ["--once", "--aws-access-key-id", "AKIAEXAMPLE", "--aws-secret-access-key=S3CR3T-key-xyz", "--aws-session-token", "tok-Q9"],
+    });
+    expect(run.code).toBe(0);
+    const parent = readFileSync(join(spy, "parent"), "utf8");
+    expect(parent).toContain("start.sh --once");
+    for (const secret of ["AKIAEXAMPLE", "S3CR3T-key-xyz", "tok-Q9"]) expect(parent).not.toContain(secret);
+    expect(readFileSync(join(spy, "args"), "utf8")).toBe("--once\n");
+    expect(readFileSync(join(spy, "env"), "utf8")).toBe("AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAWS_SECRET_ACCESS_KEY=S3CR3T-key-xyz\nAWS_SESSION_TOKEN=tok-Q9\n");
+  });
+
+  it("refuses a pairing code, and a key id without its secret, with one line", () => {
+    for (const [args, message] of [
+      [["--pairing-code", "PAIR-1234"], 'give it in the environment instead: FAILBACK_ARGS="--pairing-code ..."'],
+      [["--aws-access-key-id", "AKIAEXAMPLE"], "--aws-access-key-id was given without --aws-secret-access-key: give both"],
+      [["--aws-session-token"], "--aws-session-token needs a value"],
+    ] as const) {
+      const run = startSh({ env, args: [...args] });
+      expect(run.code, message).toBe(2);
+      expect(run.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^start\.sh: /)]);
+      expect(run.stderr).toContain(message);
+      expect(run.calls).toEqual([]);
+    }
+  });
+});

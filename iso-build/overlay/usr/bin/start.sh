@@ -31,6 +31,39 @@ say() { printf '%s\n' "$*"; }
 # must not become a reboot loop.
 fail_input() { say "start.sh: $*" >&2; exit 2; }
 
+# Secrets given as arguments would stay in this bash's /proc/PID/cmdline, which any process can
+# read, for the whole run: the keys move to start.sh's own variables in the environment and
+# start.sh starts again without them. There is no variable for a pairing code: it is refused.
+secret_args() {
+  local rest=() name value id=0 secret=0
+  while (($#)); do
+    case $1 in
+      --aws-access-key-id | --aws-secret-access-key | --aws-session-token | --pairing-code | \
+        --aws-access-key-id=* | --aws-secret-access-key=* | --aws-session-token=* | --pairing-code=*)
+        name=${1%%=*}
+        if [[ $1 == *=* ]]; then
+          value=${1#*=}; shift
+        else
+          (($# >= 2)) || fail_input "$name needs a value"
+          value=$2; shift 2
+        fi
+        case $name in
+          --aws-access-key-id) export AWS_ACCESS_KEY=$value; id=1 ;;
+          --aws-secret-access-key) export AWS_SECRET_KEY=$value; secret=1 ;;
+          --aws-session-token) export AWS_SESSION_TOKEN=$value ;;
+          --pairing-code) fail_input "--pairing-code would stay visible in ps for the whole run; give it in the environment instead: FAILBACK_ARGS=\"--pairing-code ...\" /usr/bin/start.sh" ;;
+        esac
+        ;;
+      *) rest+=("$1"); shift ;;
+    esac
+  done
+  ((id == secret)) || fail_input "$( ((id)) && echo "--aws-access-key-id was given without --aws-secret-access-key" || echo "--aws-secret-access-key was given without --aws-access-key-id"): give both"
+  exec "$BASH" "$0" "${rest[@]}"
+}
+for arg in "$@"; do
+  case $arg in --aws-access-key-id* | --aws-secret-access-key* | --aws-session-token* | --pairing-code*) secret_args "$@" ;; esac
+done
+
 # The live medium: the ISO's own label, whether booted from a CD, a USB stick or copied to RAM.
 boot_medium() {
   if [[ -n ${FAILBACK_BOOT_MEDIUM:-} ]]; then echo "$FAILBACK_BOOT_MEDIUM"; return; fi
