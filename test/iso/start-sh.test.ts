@@ -97,6 +97,20 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     expect(run.client?.args.join(" ")).not.toContain("cmdline-secret-Xy7");
   });
 
+  it("takes the last of the same name on the kernel command line, as the kernel and systemd do", () => {
+    const run = startSh({ cmdline: "boot=live ON_SUCCESS=poweroff AWS_REGION=eu-west-2 ON_SUCCESS=shell AWS_REGION=eu-west-1", env: { ON_SUCCESS: undefined as unknown as string } });
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client", "--region", "eu-west-1"]]);
+    // The environment still wins over every one of them.
+    const env = startSh({ cmdline: "boot=live AWS_REGION=eu-west-2 AWS_REGION=eu-west-1", env: { AWS_REGION: "us-east-1" } });
+    expect(env.client?.args).toEqual(["--region", "us-east-1"]);
+  });
+
+  it("removes only the quotes the kernel removes: a JSON DEVICE_MAPPING keeps its own", () => {
+    const json = '{"/dev/xvda":"/dev/sda","/dev/xvdb":"EXCLUDE"}';
+    const run = startSh({ cmdline: `boot=live DEVICE_MAPPING=${json} "FAILBACK_ARGS=--once --json" DM_VALUE_FORMAT="by-path"` });
+    expect(run.client?.args).toEqual(["--dm-value-format", "by-path", "--device-mapping", json, "--once", "--json"]);
+  });
+
   it("takes the environment over the command line, an empty AWS_DRS_ENDPOINT as the default endpoint, and passes its own arguments on", () => {
     const run = startSh({
       cmdline: "boot=live AWS_REGION=eu-west-2 RECOVERY_INSTANCE_ID=i-0aaaaaaaaaaaaaaaa",

@@ -123,30 +123,49 @@ variables=(IPADDR NETMASK GATEWAY DNS CONFIG_NETWORK IFACE AWS_REGION AWS_ACCESS
   NO_PROMPT PROXY FAILBACK_ARGS ON_SUCCESS ON_FAILURE KEYMAP DHCP_WAIT)
 
 # Kernel parameters reach only PID 1's environment, so they are read back from /proc/cmdline,
-# split the way the kernel splits it: on blanks, with double quotes grouping.
+# split the way the kernel's next_arg() (kernel/params.c) splits it: on blanks outside double
+# quotes; then only a quote opening the word or the value, and the one closing it, are removed,
+# so a JSON DEVICE_MAPPING keeps its inner quotes.
 cmdline_words() {
   local text ch word="" quoted=0 i
   text=$(cat "${FAILBACK_CMDLINE:-/proc/cmdline}" 2>/dev/null) || return 0
   for ((i = 0; i < ${#text}; i++)); do
     ch=${text:i:1}
-    if [[ $ch == '"' ]]; then
-      quoted=$((1 - quoted))
-    elif ((quoted == 0)) && [[ $ch == [[:space:]] ]]; then
-      [[ -n $word ]] && printf '%s\0' "$word"
+    if ((quoted == 0)) && [[ $ch == [[:space:]] ]]; then
+      [[ -n $word ]] && kernel_word "$word"
       word=""
     else
+      [[ $ch == '"' ]] && quoted=$((1 - quoted))
       word+=$ch
     fi
   done
-  [[ -n $word ]] && printf '%s\0' "$word"
+  [[ -n $word ]] && kernel_word "$word"
   return 0
 }
+kernel_word() {
+  local word=$1 value closed=0 opened=0
+  [[ $word == '"'* ]] && word=${word#'"'} opened=1
+  if [[ $word == *=* ]]; then
+    value=${word#*=}
+    if [[ $value == '"'* ]]; then
+      value=${value#'"'}
+      [[ $value == *'"' ]] && value=${value%'"'} closed=1
+    fi
+    word=${word%%=*}=$value
+  fi
+  ((opened && !closed)) && word=${word%'"'}
+  printf '%s\0' "$word"
+}
 
+# The environment wins over the command line; on the command line, as for the kernel and
+# systemd, the last of the same name wins.
+from_env=" "
+for known in "${variables[@]}"; do [[ -n ${!known+set} ]] && from_env+="$known "; done
 while IFS= read -r -d '' word; do
   name=${word%%=*}
   [[ $word == *=* ]] || continue
   for known in "${variables[@]}"; do
-    if [[ $name == "$known" && -z ${!known+set} ]]; then
+    if [[ $name == "$known" && $from_env != *" $known "* ]]; then
       printf -v "$known" '%s' "${word#*=}"
       export "${known?}"
     fi
