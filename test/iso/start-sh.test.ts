@@ -168,6 +168,45 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     }
   });
 
+  it("passes FAILBACK_ARGS on whole, newlines too, and takes --no-reboot in it as its own", () => {
+    expect(startSh({ env: { FAILBACK_ARGS: "--once\n--agent-address 10.0.0.9" } }).client?.args).toEqual(["--once", "--agent-address", "10.0.0.9"]);
+    const run = startSh({ env: { FAILBACK_ARGS: "--no-reboot --once", ON_SUCCESS: "reboot" } });
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["failback-client", "--once"]]);
+  });
+
+  it("takes NO_PROMPT and CONFIG_NETWORK as 1, yes, true or 0, no, false, off, and refuses anything else", () => {
+    expect(startSh({ env: { NO_PROMPT: "off" } }).client?.args).toEqual([]);
+    expect(startSh({ env: { NO_PROMPT: "True" } }).client?.args).toEqual(["--no-prompt"]);
+    expect(startSh({ env: { CONFIG_NETWORK: "off" } }).calls.map((c) => c.name)).toEqual(["failback-client"]);
+    for (const [name, value] of [["CONFIG_NETWORK", "on"], ["NO_PROMPT", "y"]]) {
+      const run = startSh({ env: { [name]: value } });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toBe(`start.sh: ${name}="${value}" is not 1, yes, true or 0, no, false, off\n`);
+      expect(run.calls).toEqual([]);
+    }
+  });
+
+  it("warns when a static address is given without CONFIG_NETWORK=1, and goes on", () => {
+    const run = startSh({ env: { IPADDR: "10.0.0.20", NETMASK: "24", GATEWAY: "10.0.0.1" } });
+    expect(run.stderr).toBe("start.sh: IPADDR NETMASK GATEWAY set without CONFIG_NETWORK=1: ignored, the address comes from DHCP\n");
+    expect(run.calls.map((c) => c.name)).toEqual(["failback-client"]);
+  });
+
+  it("applies KEYMAP only once every value is checked", () => {
+    const keys = join(dir, "keys");
+    mkdirSync(keys, { recursive: true });
+    for (const name of ["sed", "setupcon"]) {
+      writeFileSync(join(keys, name), `#!/bin/sh\necho ${name} >>${join(keys, "calls")}\n`);
+      chmodSync(join(keys, name), 0o755);
+    }
+    const env = { PATH: `${keys}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin`, KEYMAP: "de" };
+    const refused = startSh({ env: { ...env, CONFIG_NETWORK: "1", IPADDR: "10.0.0.300", NETMASK: "24" } });
+    expect(refused.code).toBe(2);
+    expect(existsSync(join(keys, "calls"))).toBe(false);
+    expect(startSh({ env }).code).toBe(0);
+    expect(readFileSync(join(keys, "calls"), "utf8")).toBe("sed\nsetupcon\n");
+  });
+
   it("passes FAILBACK_ARGS on word by word, never expanding file patterns", () => {
     const run = startSh({ env: { FAILBACK_ARGS: "--agent-address [fd00::1]:1500 --log-file /tmp/*" } });
     expect(run.client?.args).toEqual(["--agent-address", "[fd00::1]:1500", "--log-file", "/tmp/*"]);
@@ -221,7 +260,10 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     // (about the failback) does not apply.
     const run = startSh({ env: { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "24", GATEWAY: "10.0.0.1", NETWORKCTL_EXIT: "1", ON_FAILURE: "reboot" } });
     expect(run.code).toBe(7);
-    expect(run.stderr.trim().split("\n")).toEqual(["start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP (journalctl -u systemd-networkd says why)"]);
+    expect(run.stderr.trim().split("\n")).toEqual([
+      "start.sh: CONFIG_NETWORK=1 without DNS: no names resolve, the AWS endpoints' neither",
+      "start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP (journalctl -u systemd-networkd says why)",
+    ]);
     expect(run.stdout).not.toContain("failback-client exited");
     expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
     const [reload] = run.calls;

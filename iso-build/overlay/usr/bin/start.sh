@@ -177,7 +177,10 @@ on_failure=shell
 client_args=()
 no_reboot=0
 asks_only=0
-for arg in "$@"; do
+# FAILBACK_ARGS is a list of flags, split on blanks and newlines like a command line (no quoting
+# inside); its words are taken as start.sh's own arguments, before them.
+read -r -d '' -a extra <<<"${FAILBACK_ARGS:-}" || true
+for arg in "${extra[@]}" "$@"; do
   case $arg in
     --no-reboot) no_reboot=1 ;;
     # The client prints and exits 0 without failing back: nothing was restored to boot into.
@@ -191,7 +194,17 @@ case ${ON_SUCCESS:-reboot} in reboot | poweroff | shell) on_success=${ON_SUCCESS
 ((asks_only)) && on_success=shell on_failure=shell
 [[ ${DHCP_WAIT:-20} =~ ^[0-9]{1,4}$ ]] || fail_input "DHCP_WAIT=\"$DHCP_WAIT\" is not a number of seconds (e.g. 20)"
 
-truthy() { [[ -n ${1:-} && ${1,,} != 0 && ${1,,} != false && ${1,,} != no ]]; }
+# A yes/no variable: anything but these is refused, so a typo never turns a switch on.
+switch() {
+  local value=${!1:-}
+  case ${value,,} in
+    1 | yes | true) printf -v "$2" 1 ;;
+    "" | 0 | no | false | off) printf -v "$2" 0 ;;
+    *) fail_input "$1=\"$value\" is not 1, yes, true or 0, no, false, off" ;;
+  esac
+}
+switch CONFIG_NETWORK config_network
+switch NO_PROMPT no_prompt
 
 # ---- network -------------------------------------------------------------------------------
 
@@ -234,8 +247,10 @@ wired_interface() {
 static_file=${FAILBACK_NETWORK_FILE:-/run/systemd/network/10-failback-static.network}
 sys_net=${FAILBACK_SYS_NET:-/sys/class/net}
 
-configure_static() {
-  local prefix gw_n ip_n mask_n iface dns="" server servers=()
+# Checks the whole static address and sets prefix, iface, dns and servers; changes nothing.
+check_static() {
+  local gw_n ip_n mask_n server
+  dns="" servers=()
   [[ -n ${IPADDR:-} ]] || fail_input "CONFIG_NETWORK=1 needs IPADDR (e.g. IPADDR=10.0.0.20)"
   [[ -n ${NETMASK:-} ]] || fail_input "CONFIG_NETWORK=1 needs NETMASK (e.g. NETMASK=255.255.255.0)"
   ip_n=$(ipv4_number "$IPADDR") || fail_input "IPADDR=\"$IPADDR\" is not an IPv4 address (e.g. 10.0.0.20)"
@@ -265,9 +280,11 @@ configure_static() {
     iface=$(wired_interface)
     [[ -n $iface ]] || fail_input "no wired network interface to configure (ip link lists them; set IFACE=)"
   fi
+}
 
-  # Everything is checked before anything changes, so a typo never leaves the network half set;
-  # and if networkd cannot apply it after all, the interface goes back to DHCP.
+# Everything is checked before anything changes, so a typo never leaves the network half set;
+# and if networkd cannot apply it after all, the interface goes back to DHCP.
+apply_static() {
   mkdir -p "${static_file%/*}"
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
@@ -304,6 +321,17 @@ wait_for_dhcp() {
   fi
 }
 
+if ((config_network)); then
+  check_static
+  [[ -n ${GATEWAY:-} ]] || say "start.sh: CONFIG_NETWORK=1 without GATEWAY: only $IPADDR/$prefix's own network is reachable" >&2
+  [[ -n $dns ]] || say "start.sh: CONFIG_NETWORK=1 without DNS: no names resolve, the AWS endpoints' neither" >&2
+else
+  set_ones=()
+  for known in IPADDR NETMASK GATEWAY DNS; do [[ -n ${!known:-} ]] && set_ones+=("$known"); done
+  ((${#set_ones[@]})) && say "start.sh: ${set_ones[*]} set without CONFIG_NETWORK=1: ignored, the address comes from DHCP" >&2
+fi
+
+# Only now, with every value checked, does anything change.
 if [[ -n ${KEYMAP:-} ]]; then
   if [[ $KEYMAP =~ ^[a-z]{2,3}(-[a-z0-9_]+)?$ ]]; then
     sed -i "s/^XKBLAYOUT=.*/XKBLAYOUT=\"${KEYMAP%%-*}\"/; s/^XKBVARIANT=.*/XKBVARIANT=\"$([[ $KEYMAP == *-* ]] && echo "${KEYMAP#*-}")\"/" /etc/default/keyboard
@@ -313,9 +341,9 @@ if [[ -n ${KEYMAP:-} ]]; then
   fi
 fi
 
-if truthy "${CONFIG_NETWORK:-}"; then
+if ((config_network)); then
   # start.sh's own code: the client never ran, and ON_FAILURE is about the failback.
-  configure_static || exit 7
+  apply_static || exit 7
 else
   wait_for_dhcp
 fi
@@ -330,10 +358,7 @@ fi
 [[ -n ${RECOVERY_INSTANCE_ID:-} ]] && flags+=(--recovery-instance-id "$RECOVERY_INSTANCE_ID")
 [[ -n ${DM_VALUE_FORMAT:-} ]] && flags+=(--dm-value-format "$DM_VALUE_FORMAT")
 [[ -n ${DEVICE_MAPPING:-} ]] && flags+=(--device-mapping "$DEVICE_MAPPING")
-truthy "${NO_PROMPT:-}" && flags+=(--no-prompt)
-# FAILBACK_ARGS is a list of flags, split on blanks like a command line (no quoting inside).
-read -r -a extra <<<"${FAILBACK_ARGS:-}"
-flags+=("${extra[@]}")
+((no_prompt)) && flags+=(--no-prompt)
 
 # Keys travel in the environment, where the SDK reads them, never on a command line.
 [[ -n ${AWS_ACCESS_KEY:-} ]] && export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY
