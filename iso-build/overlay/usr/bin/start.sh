@@ -14,8 +14,9 @@
 #   IFACE               the interface CONFIG_NETWORK configures (default: the first wired one up)
 #   DHCP_WAIT           seconds to wait for a DHCP address before starting anyway (default 20)
 #
-# Arguments go to failback-client as they are, except --no-reboot (same as ON_SUCCESS=shell);
-# after --help, -h, --version or --list-devices start.sh ends with a shell.
+# Arguments (after FAILBACK_ARGS' words) go to failback-client as they are, except --no-reboot
+# (same as ON_SUCCESS=shell) and the keys, which move to the environment (--pairing-code is
+# refused); after --help, -h, --version or --list-devices start.sh ends with a shell.
 # A variable set in the environment wins over the same name on the kernel command line.
 # Exit code: the client's (docs/cli.md), unless ON_SUCCESS / ON_FAILURE powers the machine off or
 # reboots it; start.sh's own, before the client runs and whatever ON_FAILURE says: 2 for a bad
