@@ -178,7 +178,7 @@ describe("start.sh: the DRS variables become the client's flags", () => {
     expect(startSh({ env: { NO_PROMPT: "off" } }).client?.args).toEqual([]);
     expect(startSh({ env: { NO_PROMPT: "True" } }).client?.args).toEqual(["--no-prompt"]);
     expect(startSh({ env: { CONFIG_NETWORK: "off" } }).calls.map((c) => c.name)).toEqual(["failback-client"]);
-    for (const [name, value] of [["CONFIG_NETWORK", "on"], ["NO_PROMPT", "y"]]) {
+    for (const [name, value] of [["CONFIG_NETWORK", "on"], ["NO_PROMPT", "y"]] as const) {
       const run = startSh({ env: { [name]: value } });
       expect(run.code).toBe(2);
       expect(run.stderr).toBe(`start.sh: ${name}="${value}" is not 1, yes, true or 0, no, false, off\n`);
