@@ -168,7 +168,7 @@ const FLUSH_EVERY = 64 * 2 ** 20;
 const KNOWN_WINDOW = 64;
 /** Two minutes without a frame while answers are owed: far beyond a slow disk's read of a batch
  * (16 MiB) or a throttled link's frame, and still minutes rather than for ever. */
-const STALL_MS = 120_000;
+export const STALL_MS = 120_000;
 /** Batch ids of the verification lane: the same first leaf with the top bit set, so answers cannot mix. */
 const VERIFY_ID = 0x80000000;
 

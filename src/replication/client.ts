@@ -14,7 +14,7 @@ import { WebSocket } from "ws";
 import type { TLSSocket } from "node:tls";
 import { MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
 import { Connection } from "./client-connection.js";
-import { passSlab, runPass, settledCount, startProgress, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
+import { passSlab, runPass, settledCount, startProgress, STALL_MS, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
 import { ReplicationError } from "./errors.js";
 import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { wsLink, type FrameLink } from "./link.js";
@@ -193,7 +193,10 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
       proof: manual ? proof("client") : undefined,
     },
   });
-  const frame = await connection.whileOpen(ready);
+  // The agent reads its disk before READY (the page cache dropped, a fractional tail checked): a
+  // disk that hangs there would hold this attempt, and every retry, for ever. Pings do not show it.
+  const unwatch = connection.watch(() => true, options.stallMs ?? STALL_MS);
+  const frame = await connection.whileOpen(ready).finally(unwatch);
   if (frame.type !== Type.Ready) throw new ReplicationError("PROTOCOL_MALFORMED", "protocol: expected READY");
   if (manual && frame.body.proof !== proof("agent")) {
     connection.fail(new ReplicationError("AGENT_IMPOSTOR", "the agent does not know the pairing code"));
@@ -399,6 +402,8 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
       for (; !options.finishSignal?.aborted; n += 1) {
         await sleep(options.intervalMs ?? 2_000, options.finishSignal);
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
+        // Launched during the pause: straight to the final pass, not one more trusting pass first.
+        if (options.finishSignal?.aborted) break;
         const started = Date.now();
         await verifiedPass("continuous", lastPass, true);
         lastPass = started;

@@ -156,6 +156,28 @@ describe("an agent that stops answering", () => {
     expect(reasons).toEqual([expect.stringContaining("the agent sent nothing for")]);
     expect(target.bytes.equals(source.bytes)).toBe(true);
   });
+
+  it("is left when its disk hangs before it answers HELLO, and the next connection goes on", async () => {
+    // A 4 MiB volume onto a 3 MiB disk: the agent checks the 1 MiB tail for zeros before READY.
+    const source = new MemoryDisk(Buffer.concat([random(3 * MiB, "tail check"), Buffer.alloc(MiB)]));
+    const target = new MemoryDisk(Buffer.alloc(3 * MiB));
+    const read = source.read.bind(source);
+    const hung: (() => void)[] = [];
+    source.read = async (offset, length, into) => {
+      if (hung.length === 0) await new Promise<void>((resolve) => hung.push(resolve));
+      return read(offset, length, into);
+    };
+    const agent = memoryAgent(source);
+    const reasons: string[] = [];
+    try {
+      await replicateFrom(agent, target, { stallMs: 300, recoveryBytes: 4 * MiB, onEvent: reconnects(reasons) });
+    } finally {
+      for (const release of hung) release();
+    }
+    expect(agent.pairs.length).toBe(2);
+    expect(reasons).toEqual([expect.stringContaining("the agent sent nothing for")]);
+    expect(target.bytes.equals(source.bytes.subarray(0, 3 * MiB))).toBe(true);
+  });
 });
 
 describe("a slow local disk", () => {
