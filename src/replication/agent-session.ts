@@ -435,7 +435,7 @@ async function checkTailZero(source: BlockSource, from: number, deviceName: stri
   }
 }
 
-async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[], served: ServedVolume[], compress: boolean): Promise<OpenVolume[]> {
+async function openVolumes(wanted: { device?: unknown; localBytes?: unknown; recoveryBytes?: unknown }[], served: ServedVolume[], compress: boolean): Promise<OpenVolume[]> {
   const volumes: OpenVolume[] = [];
   try {
     for (const w of wanted) {
@@ -445,6 +445,14 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown }[],
       }
       const source = await entry.open();
       volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
+      // Before the tail check: a larger wrong disk would otherwise be read to its end and refused
+      // as TAIL_NOT_ZERO, advice to buy a larger local disk when --volume is what is wrong.
+      if (typeof w.recoveryBytes === "number" && w.recoveryBytes !== source.size) {
+        throw new ReplicationError(
+          "VOLUME_SIZE_MISMATCH",
+          `agent: ${entry.deviceName} is served from ${entry.path} (${source.size} bytes), but the Recovery Instance's volume is ${w.recoveryBytes} bytes: --volume ${entry.deviceName}=PATH names another disk; nothing was sent`,
+        );
+      }
       // The first pass drops the device's page cache before it reads (startPass); the tail is read
       // before that, so it drops it first itself.
       if (w.localBytes < source.size) {

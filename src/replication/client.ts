@@ -186,7 +186,7 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
     type: Type.Hello,
     version: VERSION,
     body: {
-      volumes: locals.map((l) => ({ device: l.device, localBytes: l.size })),
+      volumes: locals.map((l) => ({ device: l.device, localBytes: l.size, recoveryBytes: l.recoveryBytes })),
       throttleMbps: limitMbps,
       codecs: options.compression === false ? [] : ["brotli"],
       backlog: true,
