@@ -278,10 +278,9 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     // Decoding starts now, on the thread pool; the write waits for its turn.
     const raw = unpack(frame.codec, frame.payload, frame.rawLength);
     raw.catch(() => undefined);
-    if (batch.counted) {
-      v.counts.sent += frame.rawLength;
-      v.counts.written.add(batch.first);
-    }
+    // Every byte received counts as sent, repairs too: the summary says what crossed.
+    v.counts.sent += frame.rawLength;
+    if (batch.counted) v.counts.written.add(batch.first);
     // Counted at its raw size: a compressed frame grows to that while it waits to be written.
     land(frame.volume, frame.rawLength, async () => {
       const bytes = await raw;

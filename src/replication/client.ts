@@ -385,6 +385,7 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     for (let round = 0; toCheck.some((set) => set.size > 0); round += 1) {
       if (round >= 3) throw new ReplicationError("VERIFY_MISMATCH", `verification still finds differences after ${round} repairs: the local disk may be failing`);
       const check = await pass("verify", undefined, toCheck);
+      summary.sentBytes += check.reduce((a, c) => a + c.sent, 0);
       toCheck = check.map((c) => c.written);
       check.forEach((c, i) => (repaired[i]! += c.repairedLeaves));
     }

@@ -167,6 +167,8 @@ describe("engine over in-memory disks and link", () => {
     const { summary } = await replicateMemory(source, target);
     expect(lies()).toBe(times);
     expect(summary.mismatchesRepaired).toBe(times);
+    // The data (the half of each MiB that is not zeros) and each repair's leaf: what crossed.
+    expect(summary.sentBytes).toBe(2 * MiB + times * LEAF);
     expect(sha(target.bytes)).toBe(sha(source.bytes));
   });
 
