@@ -51,7 +51,8 @@ describe("waitForFailbackLaunch when DRS fails", () => {
     const failures: string[] = [];
     const seen: string[] = [];
     const waiting = waitForFailbackLaunch(clients(), ID, { intervalMs: 20, onState: (s) => seen.push(s), onFailure: (e) => failures.push(e.code) }).catch((e: unknown) => e);
-    await sleep(200);
+    // Mid-watch: after the first state was read (a loaded machine may take a while for it).
+    for (let i = 0; i < 250 && seen.length === 0; i += 1) await sleep(20);
     credential.expiresAt = new Date(0).toISOString();
     const error = await waiting;
     expect(error).toBeInstanceOf(DrsError);
