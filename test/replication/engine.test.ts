@@ -120,7 +120,7 @@ describe("engine over in-memory disks and link", () => {
     // A --volume naming another disk: 64 KiB short, the last leaf was left stale and counted equal.
     // One leaf longer, zero there: the tail check passes, the size check must not. 4 MiB longer,
     // data there: the tail check would have read it all and blamed the local disk's size.
-    for (const [served, beyond] of [[4 * MiB - LEAF, 0], [4 * MiB + LEAF, 0], [8 * MiB, 0x77]]) {
+    for (const [served, beyond] of [[4 * MiB - LEAF, 0], [4 * MiB + LEAF, 0], [8 * MiB, 0x77]] as [number, number][]) {
       const source = new MemoryDisk(Buffer.concat([volume(Math.min(served, 4 * MiB), "size"), Buffer.alloc(Math.max(0, served - 4 * MiB), beyond)]));
       const target = new MemoryDisk(Buffer.alloc(4 * MiB, 0x5a));
       await expect(replicateMemory(source, target, { recoveryBytes: 4 * MiB })).rejects.toMatchObject({
