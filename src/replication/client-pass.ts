@@ -107,8 +107,10 @@ export interface PassProgress {
   /** First leaves of each volume's batches finished in this pass: compared equal, or written and
    * checked (a repair among them is in `counts.repaired`, for the verification passes). */
   settled: Set<number>[];
-  /** Bytes each volume's finished batches cover, for progress events. */
+  /** Bytes each volume's scanned batches cover, for progress events; each batch once, however
+   * many attempts scanned it (`scanned`), or a resumed pass would show 100% with work to come. */
   hashed: number[];
+  scanned: Set<number>[];
 }
 
 export function startProgress(volumes: number): PassProgress {
@@ -116,6 +118,7 @@ export function startProgress(volumes: number): PassProgress {
     counts: Array.from({ length: volumes }, () => ({ sent: 0, equal: 0, zero: 0, zeroWritten: 0, written: new Set<number>(), repairedLeaves: 0, repaired: new Set<number>(), equalGroups: new Map<number, Buffer>() })),
     settled: Array.from({ length: volumes }, () => new Set<number>()),
     hashed: new Array<number>(volumes).fill(0),
+    scanned: Array.from({ length: volumes }, () => new Set<number>()),
   };
 }
 
@@ -429,7 +432,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
             }
             // Scanned counts at once: a written batch settles only once its verification is
             // answered, which on a throttled link waits behind the data.
-            progress.hashed[i]! += readBytes;
+            if (!progress.scanned[i]!.has(first)) {
+              progress.scanned[i]!.add(first);
+              progress.hashed[i]! += readBytes;
+            }
             emit(i);
           }
           resolve({ answered, digests: batch.digests, landed: batch.landed, found: { equal: batch.equal, zero: batch.zero } });
