@@ -111,6 +111,9 @@ export interface PassProgress {
    * many attempts scanned it (`scanned`), or a resumed pass would show 100% with work to come. */
   hashed: number[];
   scanned: Set<number>[];
+  /** Leaves each volume's verification rewrote in this pass, counted as they land: a repair whose
+   * answer a dropped link cut off is still a disk that did not keep a write. */
+  repairs: Set<number>[];
 }
 
 export function startProgress(volumes: number): PassProgress {
@@ -119,6 +122,7 @@ export function startProgress(volumes: number): PassProgress {
     settled: Array.from({ length: volumes }, () => new Set<number>()),
     hashed: new Array<number>(volumes).fill(0),
     scanned: Array.from({ length: volumes }, () => new Set<number>()),
+    repairs: Array.from({ length: volumes }, () => new Set<number>()),
   };
 }
 
@@ -297,6 +301,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       // Copied: a view would keep the whole received message alive until the batch is verified.
       const checked = Buffer.from(frame.digests);
       await readBack(local, batch, frame.leaf, bytes.length, bytes, (k) => checked.subarray(k * DIGEST_SIZE, (k + 1) * DIGEST_SIZE));
+      repairLanded(frame.volume, batch, frame.leaf, frame.count);
     });
   };
 
@@ -317,7 +322,19 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
       wrote(frame.volume, end - start);
       await readBack(local, batch, frame.leaf, end - start, null, (k) => zeroDigest(Math.min(LEAF_SIZE, end - start - k * LEAF_SIZE)));
+      repairLanded(frame.volume, batch, frame.leaf, frame.count);
     });
+  };
+
+  /** Leaves a verification GROUP was answered with have landed: they were repairs, each counted once a pass. */
+  const repairLanded = (i: number, batch: InFlight, leaf: number, count: number) => {
+    if ((batch.id & VERIFY_ID) === 0) return;
+    const repairs = progress.repairs[i]!;
+    for (let k = leaf; k < leaf + count; k += 1) repairs.add(k);
+    const v = perVolume[i]!;
+    v.counts.repairedLeaves = repairs.size;
+    // In-pass repairs are checked again by a verification pass (a "verify" pass lists its own in `written`).
+    if (phase !== "verify") v.counts.repaired.add(batch.first);
   };
 
   /**
@@ -525,13 +542,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       const group = groupDigest(leaves);
       waits.push(
         submit(i, first, { count: leaves.length, digests: leaves, group }, 0, true).then(({ answered: repairs }) => {
-          const repaired = repairs.reduce((a, b) => a + b, 0);
-          if (repaired > 0) {
-            v.counts.repairedLeaves += repaired;
-            v.counts.repaired.add(first);
-          } else {
-            v.counts.equalGroups.set(first, group);
-          }
+          // Repairs were counted as they landed (repairLanded); an equal batch is known equal.
+          if (!repairs.includes(1)) v.counts.equalGroups.set(first, group);
           settle(i, first, found);
         }),
       );
@@ -560,11 +572,8 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const local = locals[i]!;
     const listed = [...layouts[i]!.firsts()].filter((first) => (!only || only[i]?.has(first)) && !v.settled.has(first));
     if (phase === "verify") {
-      await lane(i, listed, true, (first, _, { answered, found }) => {
-        // Whatever a verification pass is sent is a repair; counted once its batch is settled.
-        v.counts.repairedLeaves += answered.reduce((a, b) => a + b, 0);
-        settle(i, first, found);
-      });
+      // Whatever a verification pass is sent is a repair, counted as it lands (repairLanded).
+      await lane(i, listed, true, (first, _, { found }) => settle(i, first, found));
     } else {
       passStart[i] = listed[0];
       // Batches that received writes go to the verification lane as soon as they have landed.

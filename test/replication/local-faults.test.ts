@@ -253,6 +253,37 @@ describe("a long-lived connection", () => {
     expect(target.readBytes).toBeLessThan(32 * MiB + (sessions - 1) * 9 * MiB);
   });
 
+  it("counts a repair whose verification answer a dropped link cut off", async () => {
+    // The disk damages the first write at 1 MiB; the in-pass verification gets it sent again, and
+    // the link drops right after that repair, before the answer that ends the verification.
+    const source = new MemoryDisk(random(4 * MiB, "repair then cut"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB));
+    let damaged = 0;
+    target.damage = (offset, data) => {
+      if (offset === MiB && damaged++ === 0) data[10]! ^= 1;
+    };
+    const agent = memoryAgent(source, {
+      onPair: (pair, session) => {
+        if (session !== 1) return;
+        const send = pair.agent.send.bind(pair.agent);
+        pair.agent.send = (frame, onSent) => {
+          // BATCH_DONE of a verification GROUP (the batch id's top bit): withheld, and the link cut.
+          if (frame[0] === Type.BatchDone && (frame.readUInt32BE(2) & 0x80000000) !== 0 && damaged > 0) {
+            setTimeout(() => pair.agent.terminate(), 20);
+            return true;
+          }
+          return send(frame, onSent);
+        };
+      },
+    });
+    const verified: number[] = [];
+    const summary = await replicateFrom(agent, target, { onEvent: (e) => e.type === "verified" && verified.push(e.mismatchesRepaired) });
+    expect(agent.pairs.length).toBe(2);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+    expect(summary.mismatchesRepaired).toBe(1);
+    expect(verified).toEqual([1]);
+  });
+
   it("counts the zero leaves of a batch done again after a cut once", async () => {
     // Half of each MiB is data, half zeros; a batch cut short after its data landed, before its
     // check was answered, is done again by the next attempt: its zeros counted twice, once.
