@@ -30,7 +30,6 @@ describe("one Ctrl-C stops the client", () => {
       const [a] = await fw.blankImages("silent", [8 * MiB]);
       const flags = fw.onceFlags(`/dev/xvda=${a},/dev/xvdb=EXCLUDE`).map((f) => (f === fw.emulator.address ? url : f));
       let pid = 0;
-      let sentAt = 0;
       const run = await fw.runClient(flags, {
         env: { AWS_ENDPOINT_URL_STS: url },
         onStart: (p) => {
@@ -38,15 +37,13 @@ describe("one Ctrl-C stops the client", () => {
           const poll = setInterval(() => {
             if (requests === 0) return;
             clearInterval(poll);
-            sentAt = Date.now();
             process.kill(pid, "SIGINT");
           }, 50);
         },
-        // The request timeout is 30 s: a run that only ends through it ends far later than this.
+        // The request timeout is 30 s: a run that only ends through it is killed first (code null).
         timeoutMs: 20_000,
       });
       expect(run.code).toBe(130);
-      expect(Date.now() - sentAt).toBeLessThan(15_000);
       expect(errorLines(run.stderr)).toEqual(["failback-client: cancelled; nothing more was written"]);
     } finally {
       for (const socket of held) socket.destroy();

@@ -79,8 +79,9 @@ describe("continuous replication: change detection", () => {
       { onEvent: (e) => e.type === "progress" && e.phase === "continuous" && e.lagSeconds !== undefined && lags.push(e.lagSeconds) },
     );
     expect(copySeconds).toBeGreaterThanOrEqual(0.6);
-    // Counted from the copy's end instead, it would be the 10 ms between passes and a little.
-    expect(lags[0]).toBeGreaterThanOrEqual(copySeconds - 0.1);
+    // At least most of the copy (the test's clock also counts the set-up before it); counted from
+    // the copy's end instead, it would be the 10 ms between passes and a little.
+    expect(lags[0]).toBeGreaterThanOrEqual(copySeconds / 2);
   });
 
   it("reads nothing on the agent while the source is unchanged, and finds the next write", async () => {

@@ -33,17 +33,6 @@ describe("throttle", () => {
     expect(await settled(frame)).toBe(true);
   });
 
-  it("lets a frame waiting at 1 Mbps go at once when the limit is lifted", async () => {
-    const throttle = new Throttle(1);
-    const frame = throttle.take(MiB);
-    await vi.advanceTimersByTimeAsync(100);
-    expect(await settled(frame)).toBe(false);
-    throttle.setRate(0);
-    expect(await settled(frame)).toBe(true);
-    // No limit: nothing waits.
-    expect(await settled(throttle.take(100 * MiB))).toBe(true);
-  });
-
   it("works out a waiting frame's turn again at a lower limit", async () => {
     const throttle = new Throttle(80);
     const frame = throttle.take(2 * MiB);
@@ -55,15 +44,22 @@ describe("throttle", () => {
     expect(await settled(frame)).toBe(true);
   });
 
-  it("once cancelled (its session ended), wakes the frame waiting and lets every later one through", async () => {
+  it.each([
+    ["the limit is lifted", (t: Throttle) => t.setRate(0)],
+    ["the throttle is cancelled (its session ended)", (t: Throttle) => t.cancel()],
+  ] as const)("lets a frame waiting at 1 Mbps go at once, and every later one, when %s", async (_, release) => {
     const throttle = new Throttle(1);
     const frame = throttle.take(MiB);
     await vi.advanceTimersByTimeAsync(100);
     expect(await settled(frame)).toBe(false);
-    throttle.cancel();
+    release(throttle);
     expect(await settled(frame)).toBe(true);
     expect(await settled(throttle.take(100 * MiB))).toBe(true);
-    // A limit that changes afterwards does not bring the waits back.
+  });
+
+  it("once cancelled, stays open when a limit comes afterwards", async () => {
+    const throttle = new Throttle(1);
+    throttle.cancel();
     throttle.setRate(1);
     expect(await settled(throttle.take(100 * MiB))).toBe(true);
   });

@@ -12,7 +12,7 @@ import { CliError, EXIT } from "../exit-codes.js";
 import { formatBytes } from "../format.js";
 import type { Plan } from "./plan.js";
 
-const describe = (d: DiskInfo) => [formatBytes(d.bytes), d.model, d.serial && `serial ${d.serial}`].filter(Boolean).join(", ");
+const identify = (d: DiskInfo) => [formatBytes(d.bytes), d.model, d.serial && `serial ${d.serial}`].filter(Boolean).join(", ");
 
 export async function confirmTargets(plan: Plan, planned: DiskInfo[], options: { systemRoot?: string; allowLoop?: boolean }): Promise<void> {
   const now = await readInventory({ root: options.systemRoot, allowLoop: options.allowLoop });
@@ -33,7 +33,7 @@ export async function confirmTargets(plan: Plan, planned: DiskInfo[], options: {
     }
     const is = now.find((d) => d.name === was.name);
     if (!is) problems.push(`${was.name} is gone`);
-    else if (is.bytes !== was.bytes || is.model !== was.model || is.serial !== was.serial) problems.push(`${was.name} is another disk now (${describe(is)}; the plan's was ${describe(was)})`);
+    else if (is.bytes !== was.bytes || is.model !== was.model || is.serial !== was.serial) problems.push(`${was.name} is another disk now (${identify(is)}; the plan's was ${identify(was)})`);
     else if (is.refusal) problems.push(`${was.name} cannot receive a volume any more: ${is.refusal}`);
   }
   if (problems.length > 0) {
