@@ -14,7 +14,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createConsole, keepGoingWhenClosed, writeTo } from "./console.js";
-import { exitCodeFor, EXIT, type ExitCode } from "./exit-codes.js";
+import { CliError, exitCodeFor, EXIT, type ExitCode } from "./exit-codes.js";
 import { runFailback } from "./failback.js";
 import { runListDevices } from "./list-devices-command.js";
 import { createLog, type Log } from "./log.js";
@@ -61,7 +61,9 @@ async function main(): Promise<ExitCode> {
   const fail = (error: unknown): ExitCode => {
     const code = exitCodeFor(error);
     const redact = log?.redact ?? earlyRedact;
-    const message = code === EXIT.cancelled ? "cancelled; nothing more was written" : error instanceof Error ? error.message : String(error);
+    // Every cancel reads the same, whichever library saw it; a declined plan says what it was.
+    const declined = error instanceof CliError && error.code === "PLAN_DECLINED";
+    const message = code === EXIT.cancelled && !declined ? "cancelled; nothing more was written" : error instanceof Error ? error.message : String(error);
     const hint = code === EXIT.other && !(error instanceof Error && "code" in error) ? " (an unexpected error: the log has the details; run again with --log-file)" : "";
     writeTo(process.stderr, `failback-client: ${redact(oneLine(message))}${hint}\n`);
     if (json) {

@@ -1,6 +1,6 @@
 /*
  * The failback, as a table of contents: settings -> credentials -> inventory -> instance ->
- * mapping -> plan -> pair -> replicate -> finish. Each step lives in steps/ and takes what it needs
+ * mapping -> plan (approved, at a terminal) -> pair -> replicate -> finish. Each step lives in steps/ and takes what it needs
  * as parameters; this file only orders them and says what happens to the person.
  */
 import type { ConsoleOut } from "./console.js";
@@ -12,6 +12,7 @@ import { chooseInstance } from "./steps/choose-instance.js";
 import { takeInventory, imageFileDisks } from "./steps/inventory.js";
 import { asLocalDisks, mapVolumes } from "./steps/map-volumes.js";
 import { describePlan, makePlan } from "./steps/plan.js";
+import { approvePlan } from "./steps/approve-plan.js";
 import { pair } from "./steps/pair.js";
 import { confirmTargets } from "./steps/confirm-targets.js";
 import { replicateUntilDone } from "./steps/replicate.js";
@@ -70,6 +71,7 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
     agent: `${plan.agent.host}:${plan.agent.port}`,
     throttleMbps: plan.throttleMbps,
   });
+  if (prompter) await approvePlan(plan, prompter);
 
   const pairing = await pair(
     connection,

@@ -50,8 +50,8 @@ Exit codes:
   4    no usable Recovery Instance, or local disks too small for its volumes
   5    cannot reach or pair with the agent on the Recovery Instance
   6    replication failed (I/O error, verification mismatch)
-  130  cancelled: Ctrl-C or SIGTERM, at a prompt or while replicating (a new run
-       sends only what differs)
+  130  cancelled: Ctrl-C or SIGTERM, at a prompt or while replicating, or "no" to the
+       plan (a new run sends only what differs)
 
 Examples:
   Interactive, at the console of the server booted from the ISO:

@@ -1,8 +1,9 @@
 /*
  * The interactive flow driven as a person would, in a real terminal (tmux): typing credentials,
  * a wrong region asked again, choosing the instance by number (a wrong number first) and by id, a
- * per-volume mapping with EXCLUDE, and the whole mapping as one ALL= line. Local disks are real
- * loop devices (root), so the list of instances that fit is the real one.
+ * per-volume mapping with EXCLUDE, the whole mapping as one ALL= line, and the plan approved (only
+ * by a whole "yes") or declined. Local disks are real loop devices (root), so the list of instances
+ * that fit is the real one.
  */
 import { execFileSync } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
@@ -91,6 +92,12 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await t.type(machine.disks[0]!.device);
     await t.waitFor(/Local disk for \/dev\/xvdb/);
     await t.type("EXCLUDE");
+    // Only the mapped disk is named as the one to be overwritten, and only a whole "yes" starts.
+    await t.waitFor(new RegExp(`Everything on ${machine.disks[0]!.device} will be overwritten\\. Start the failback\\? \\(yes/no\\)`));
+    await t.type("y");
+    await t.waitFor(/Type yes to start, or no to stop without writing anything \(not "y"\)/);
+    await t.key("C-u");
+    await t.type("yes");
     const end = await t.waitFor(/\[exit \d+\]/, 60_000);
     expect(end).toContain("[exit 0]");
     expect(end).toContain("First pass written, verified and flushed");
@@ -102,6 +109,8 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await t.type("i-0bbbbccccddddeeee");
     await t.waitFor(/Local disk for \/dev\/xvda/);
     await t.type(`ALL="/dev/xvda=${machine.disks[0]!.device},/dev/xvdb=${machine.disks[1]!.device}"`);
+    await t.waitFor(/Start the failback\?/);
+    await t.type("YES");
     const end = await t.waitFor(/\[exit \d+\]/, 60_000);
     expect(end).toContain("[exit 0]");
     expect(await sha256File(machine.disks[0]!.device)).toBe(await sha256File(fw.recoveryImages[0]!));
@@ -111,6 +120,21 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await fd.read(head, 0, head.length, 0);
     await fd.close();
     expect(head.equals(await readFile(fw.recoveryImages[1]!))).toBe(true);
+  });
+
+  it("no to the plan: exit 130, and neither disk is touched", async () => {
+    const before = await Promise.all(machine.disks.map((d) => sha256File(d.device)));
+    const t = await startClient();
+    await t.type("i-0bbbbccccddddeeee");
+    await t.waitFor(/Local disk for \/dev\/xvda/);
+    await t.type(`ALL="/dev/xvda=${machine.disks[1]!.device},/dev/xvdb=${machine.disks[0]!.device}"`);
+    await t.waitFor(new RegExp(`Everything on ${machine.disks[1]!.device}, ${machine.disks[0]!.device} will be overwritten`));
+    await t.type("no");
+    const end = await t.waitFor(/\[exit \d+\]/);
+    expect(end).toContain("[exit 130]");
+    expect(end).toContain("failback-client: the plan was declined at the prompt; nothing was written");
+    expect(end).not.toContain("Waiting for the agent");
+    expect(await Promise.all(machine.disks.map((d) => sha256File(d.device)))).toEqual(before);
   });
 
   it("Ctrl-C at a prompt exits cleanly, writing nothing", async () => {

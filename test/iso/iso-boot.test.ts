@@ -165,8 +165,10 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
       await serial.waitFor(/Choose a Recovery Instance/);
       serial.type("1");
       // Each recovery volume has exactly one local disk of its size (the seed disk is smaller),
-      // so the client maps them itself and shows the plan.
+      // so the client maps them itself and shows the plan, which the person approves.
       await serial.waitFor(/\/dev\/xvda \(40\.00 MiB\) -> \/dev\/vda \(40\.00 MiB\)\s+\/dev\/xvdb \(24\.00 MiB\) -> \/dev\/vdb/);
+      await serial.waitFor(/Everything on \/dev\/vda, \/dev\/vdb will be overwritten\. Start the failback\? \(yes\/no\)/);
+      serial.type("yes");
     });
     console.log(`interactive (bios, cdrom): the client's first prompt after ${(msToPrompt / 1000).toFixed(0)} s, rebooted after ${(result.ms / 1000).toFixed(0)} s`);
     await expectFailedBack(disks, result);
