@@ -125,7 +125,7 @@ async function main(): Promise<number> {
       process.stdout.write(
         `  Answer the prompts with:\n    access key id:   ${world.accessKeyId}\n    secret key:      ${world.secretAccessKey}\n` +
           `    session token:   (Enter)\n    region:          ${world.region}\n    endpoint:        ${emulator.address}\n` +
-          `    local disk for /dev/xvda: ${localA}\n    local disk for /dev/xvdb: ${localB}\n`,
+          `    local disk for /dev/xvda: ${localA}\n    local disk for /dev/xvdb: ${localB}\n    start the failback?: yes\n`,
       );
     }
     const client = spawn(process.execPath, [programPath("failback-client"), ...clientArgs], { env: { ...env, FAILBACK_POLL_SECONDS: "1" }, stdio: "inherit" });
