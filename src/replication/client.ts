@@ -20,7 +20,6 @@ import { fingerprintOf, type TlsIdentity } from "./identity.js";
 import { wsLink, type FrameLink } from "./link.js";
 import { pairingProof } from "./pairing-code.js";
 import { openVolume, sysfsOf, type BlockSink } from "./volume-file.js";
-import { setTimeout as delay } from "node:timers/promises";
 import { readFile, stat } from "node:fs/promises";
 import type { Stats } from "node:fs";
 
@@ -226,8 +225,23 @@ function throttleNow(options: Pick<EngineOptions, "throttleMbps">): number {
 /** How often a changed bandwidth limit is looked for. */
 const THROTTLE_CHECK_MS = 1_000;
 
-/** Waits `ms`, or less when `signal` aborts (an abort ends the wait, it is not an error here). */
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
+/**
+ * Waits `ms`, or less when one of `signals` aborts (an abort ends the wait, it is not an error
+ * here). A plain timeout rather than timers/promises, which tests' fake timers do not reach.
+ */
+function sleep(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<void> {
+  const watched = signals.filter((s) => s !== undefined);
+  return new Promise((resolve) => {
+    if (watched.some((s) => s.aborted)) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of watched) s.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const s of watched) s.addEventListener("abort", done, { once: true });
+  });
+}
 
 export async function replicate(options: ReplicateOptions): Promise<ReplicationSummary> {
   return replicateOver(() => openWebSocket(options), options.volumes, { ...options, address: `${options.host}:${options.port}` });
@@ -401,7 +415,8 @@ async function replicateVolumes(connect: Connect, options: EngineOptions, locals
     if (options.mode === "continuous") {
       let n = 2;
       for (; !options.finishSignal?.aborted; n += 1) {
-        await sleep(options.intervalMs ?? 2_000, options.finishSignal);
+        // A launch ends the pause, and so does a cancel: Ctrl-C must not wait out the interval.
+        await sleep(options.intervalMs ?? 2_000, options.finishSignal, options.signal);
         if (options.signal?.aborted) throw new ReplicationError("CANCELLED", "cancelled");
         // Launched during the pause: straight to the final pass, not one more trusting pass first.
         if (options.finishSignal?.aborted) break;
