@@ -2,7 +2,7 @@
  * The live ISO's /usr/bin/start.sh, run on the host: how the DRS start.sh variables (from the
  * environment or the kernel command line) become the client's flags and environment, and how bad
  * network values are refused before anything changes. The programs it calls (failback-client,
- * networkctl, systemctl) are stand-ins on PATH that record how they were called; the real ones
+ * networkctl, systemctl, ip) are stand-ins on PATH that record how they were called; the real ones
  * run in the boot test (iso-boot.test.ts).
  */
 import { spawnSync } from "node:child_process";
@@ -31,6 +31,19 @@ for (const [name, exit] of stands) {
   writeFileSync(join(dir, name), recorder(name, exit));
   chmodSync(join(dir, name), 0o755);
 }
+// `ip` logs its arguments to ip.log and shows the interface's addresses and the default routes as
+// the test sets them (IP_ADDR, IP_ROUTE: `ip -o` lines); it never changes, whatever networkctl does.
+writeFileSync(
+  join(dir, "ip"),
+  `#!/bin/sh\necho "$*" >>${join(dir, "ip.log")}\ncase "$*" in\n  "-4 -o addr show"*) printf '%s' "$IP_ADDR" ;;\n  "-4 route show default") printf '%s' "$IP_ROUTE" ;;\nesac\n`,
+);
+chmodSync(join(dir, "ip"), 0o755);
+// On PATH before the others, a `sleep` that returns at once: start.sh's wait for a setup that never
+// shows ends without the 15 s.
+const NO_WAIT = join(dir, "no-wait");
+mkdirSync(NO_WAIT);
+writeFileSync(join(NO_WAIT, "sleep"), "#!/bin/sh\nexit 0\n");
+chmodSync(join(NO_WAIT, "sleep"), 0o755);
 
 // A machine's network interfaces as /sys/class/net shows them: eth0 without a link, eth1 with one.
 const SYS_NET = join(dir, "sys-class-net");
@@ -49,8 +62,10 @@ interface Call {
   network: string | null;
 }
 
-function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[] } = {}) {
-  for (const file of ["calls.log", "sysrq-trigger", "10-failback-static.network"]) rmSync(join(dir, file), { force: true });
+// network: the networkd file an earlier run of start.sh left.
+function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[]; network?: string } = {}) {
+  for (const file of ["calls.log", "ip.log", "sysrq-trigger", "10-failback-static.network"]) rmSync(join(dir, file), { force: true });
+  if (options.network !== undefined) writeFileSync(NETWORK_FILE, options.network);
   writeFileSync(join(dir, "cmdline"), options.cmdline ?? "BOOT_IMAGE=/live/vmlinuz boot=live components quiet");
   const result = spawnSync("bash", [START_SH, ...(options.args ?? [])], {
     env: {
@@ -71,7 +86,9 @@ function startSh(options: { cmdline?: string; env?: Record<string, string>; args
     ? readFileSync(join(dir, "calls.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Call)
     : [];
   const sysrq = existsSync(join(dir, "sysrq-trigger")) ? readFileSync(join(dir, "sysrq-trigger"), "utf8") : null;
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls, client: calls.find((c) => c.name === "failback-client"), sysrq };
+  const ip = existsSync(join(dir, "ip.log")) ? readFileSync(join(dir, "ip.log"), "utf8").trim().split("\n") : [];
+  const network = existsSync(NETWORK_FILE) ? readFileSync(NETWORK_FILE, "utf8") : null;
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls, client: calls.find((c) => c.name === "failback-client"), sysrq, ip, network };
 }
 
 describe("start.sh: the DRS variables become the client's flags", () => {
@@ -262,7 +279,7 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.code).toBe(7);
     expect(run.stderr.trim().split("\n")).toEqual([
       "start.sh: CONFIG_NETWORK=1 without DNS: no names resolve, the AWS endpoints' neither",
-      "start.sh: eth1 did not take 10.0.0.20/24; it is back on DHCP (journalctl -u systemd-networkd says why)",
+      "start.sh: eth1 did not take 10.0.0.20/24 via 10.0.0.1: networkctl reload failed; it is back on DHCP (journalctl -u systemd-networkd says why)",
     ]);
     expect(run.stdout).not.toContain("failback-client exited");
     expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
@@ -272,6 +289,38 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.calls.at(-1)).toMatchObject({ name: "networkctl", network: null }); // the file is gone again
     expect(run.client).toBeUndefined();
   });
+
+  // eth1 as an earlier run of start.sh left it: 10.0.0.20/24 and the default route via 10.0.0.1.
+  const earlier = {
+    IP_ADDR: "2: eth1    inet 10.0.0.20/24 brd 10.0.0.255 scope global eth1\\       valid_lft forever preferred_lft forever\n",
+    IP_ROUTE: "default via 10.0.0.1 dev eth1 proto static\n",
+    PATH: `${NO_WAIT}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
+  };
+
+  it("says the static address is in place once its address and its default route show", () => {
+    const run = startSh({ env: { ...good, ...earlier } });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("Network: eth1 10.0.0.20/24 via 10.0.0.1, DNS 10.0.0.2 (static)\n");
+    expect(run.calls.map((c) => [c.name, ...c.args])).toEqual([["networkctl", "reload"], ["networkctl", "reconfigure", "eth1"], ["failback-client"]]);
+    expect(run.ip).toEqual(["-4 -o addr show dev eth1", "-4 route show default"]);
+  });
+
+  // The address alone proved nothing: a re-run with the same IPADDR found it there and went on,
+  // "Network: ... (static)", though networkd had taken none of the new settings.
+  const notTaken: [string, Record<string, string>, string, string][] = [
+    ["networkd fails while the address is already there", { GATEWAY: "10.0.0.254", NETWORKCTL_EXIT: "1" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "networkctl reload failed"],
+    ["the new GATEWAY's route never shows, the old one stays", { GATEWAY: "10.0.0.254" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "no default route via 10.0.0.254 on eth1"],
+    ["the address keeps its earlier mask", { NETMASK: "255.255.0.0" }, "10.0.0.20/16 via 10.0.0.1, DNS 10.0.0.2", "10.0.0.20/16 is not on eth1"],
+  ];
+  for (const [scenario, change, setup, why] of notTaken) {
+    it(`is no false success on a re-run when ${scenario}: exit 7, naming what did not take`, () => {
+      const run = startSh({ env: { ...good, ...earlier, ON_FAILURE: "reboot", ...change } });
+      expect(run.code).toBe(7);
+      expect(run.stderr).toBe(`start.sh: eth1 did not take ${setup}: ${why}; it is back on DHCP (journalctl -u systemd-networkd says why)\n`);
+      expect(run.stdout).not.toContain("(static)");
+      expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
+    });
+  }
 
   it("lists every DNS server, commas or blanks between them", () => {
     const run = startSh({ env: { ...good, IFACE: "eth0", DNS: "10.0.0.2, 10.0.0.3", NETWORKCTL_EXIT: "1" } });

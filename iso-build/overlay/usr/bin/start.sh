@@ -283,28 +283,48 @@ check_static() {
   fi
 }
 
+# The new setup is in place: its address on the interface and, with a GATEWAY, the default route
+# through it. The address alone proves nothing: an earlier run may have set the same one, and a
+# re-run may change only GATEWAY or DNS. Sets missing to what is not there.
+static_in_place() {
+  if ! ip -4 -o addr show dev "$iface" 2>/dev/null | awk -v want="$IPADDR/$prefix" '$3 == "inet" && $4 == want { found = 1 } END { exit !found }'; then
+    missing="$IPADDR/$prefix is not on $iface"
+    return 1
+  fi
+  if [[ -n ${GATEWAY:-} ]] && ! ip -4 route show default 2>/dev/null | awk -v gw="$GATEWAY" -v dev="$iface" '$1 == "default" && $2 == "via" && $3 == gw && $4 == "dev" && $5 == dev { found = 1 } END { exit !found }'; then
+    missing="no default route via $GATEWAY on $iface"
+    return 1
+  fi
+}
+
 # Everything is checked before anything changes, so a typo never leaves the network half set;
 # and if networkd cannot apply it after all, the interface goes back to DHCP.
 apply_static() {
+  local setup="$IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}}" why="" missing="" waited=0
   mkdir -p "${static_file%/*}"
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
     [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
     printf '%s' "$dns"
   } >"$static_file"
-  if networkctl reload && networkctl reconfigure "$iface"; then
-    for _ in $(seq 1 30); do
-      ip -4 -o addr show dev "$iface" | grep -q " $IPADDR/" && break
+  # Success is networkd taking the file and the new setup showing, never the old one lingering.
+  if ! networkctl reload; then
+    why="networkctl reload failed"
+  elif ! networkctl reconfigure "$iface"; then
+    why="networkctl reconfigure $iface failed"
+  else
+    until static_in_place; do
+      ((++waited < 30)) || { why=$missing; break; }
       sleep 0.5
     done
   fi
-  if ! ip -4 -o addr show dev "$iface" 2>/dev/null | grep -q " $IPADDR/"; then
+  if [[ -n $why ]]; then
     rm -f "$static_file"
     networkctl reload && networkctl reconfigure "$iface"
-    say "start.sh: $iface did not take $IPADDR/$prefix; it is back on DHCP (journalctl -u systemd-networkd says why)" >&2
+    say "start.sh: $iface did not take $setup: $why; it is back on DHCP (journalctl -u systemd-networkd says why)" >&2
     return 1
   fi
-  say "Network: $iface $IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}} (static)"
+  say "Network: $iface $setup (static)"
 }
 
 wait_for_dhcp() {
