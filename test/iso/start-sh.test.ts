@@ -64,7 +64,7 @@ interface Call {
 
 // network: the networkd file an earlier run of start.sh left.
 function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[]; network?: string } = {}) {
-  for (const file of ["calls.log", "ip.log", "sysrq-trigger", "10-failback-static.network"]) rmSync(join(dir, file), { force: true });
+  for (const file of ["calls.log", "ip.log", "sysrq-trigger", "10-failback-static.network", "10-failback-static.network.previous"]) rmSync(join(dir, file), { force: true });
   if (options.network !== undefined) writeFileSync(NETWORK_FILE, options.network);
   writeFileSync(join(dir, "cmdline"), options.cmdline ?? "BOOT_IMAGE=/live/vmlinuz boot=live components quiet");
   const result = spawnSync("bash", [START_SH, ...(options.args ?? [])], {
@@ -279,7 +279,7 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.code).toBe(7);
     expect(run.stderr.trim().split("\n")).toEqual([
       "start.sh: CONFIG_NETWORK=1 without DNS: no names resolve, the AWS endpoints' neither",
-      "start.sh: eth1 did not take 10.0.0.20/24 via 10.0.0.1: networkctl reload failed; it is back on DHCP (journalctl -u systemd-networkd says why)",
+      "start.sh: eth1 did not take 10.0.0.20/24 via 10.0.0.1: networkctl reload failed; networkctl failed again, putting it back on DHCP (journalctl -u systemd-networkd says why)",
     ]);
     expect(run.stdout).not.toContain("failback-client exited");
     expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
@@ -308,19 +308,62 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
   // The address alone proved nothing: a re-run with the same IPADDR found it there and went on,
   // "Network: ... (static)", though networkd had taken none of the new settings.
   const notTaken: [string, Record<string, string>, string, string][] = [
-    ["networkd fails while the address is already there", { GATEWAY: "10.0.0.254", NETWORKCTL_EXIT: "1" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "networkctl reload failed"],
-    ["the new GATEWAY's route never shows, the old one stays", { GATEWAY: "10.0.0.254" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "no default route via 10.0.0.254 on eth1"],
-    ["the address keeps its earlier mask", { NETMASK: "255.255.0.0" }, "10.0.0.20/16 via 10.0.0.1, DNS 10.0.0.2", "10.0.0.20/16 is not on eth1"],
+    ["networkd fails while the address is already there", { GATEWAY: "10.0.0.254", NETWORKCTL_EXIT: "1" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "networkctl reload failed; networkctl failed again, putting it back on DHCP"],
+    ["the new GATEWAY's route never shows, the old one stays", { GATEWAY: "10.0.0.254" }, "10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2", "no default route via 10.0.0.254 on eth1; it is back on DHCP"],
+    ["the address keeps its earlier mask", { NETMASK: "255.255.0.0" }, "10.0.0.20/16 via 10.0.0.1, DNS 10.0.0.2", "10.0.0.20/16 is not on eth1; it is back on DHCP"],
   ];
   for (const [scenario, change, setup, why] of notTaken) {
     it(`is no false success on a re-run when ${scenario}: exit 7, naming what did not take`, () => {
       const run = startSh({ env: { ...good, ...earlier, ON_FAILURE: "reboot", ...change } });
       expect(run.code).toBe(7);
-      expect(run.stderr).toBe(`start.sh: eth1 did not take ${setup}: ${why}; it is back on DHCP (journalctl -u systemd-networkd says why)\n`);
+      expect(run.stderr).toBe(`start.sh: eth1 did not take ${setup}: ${why} (journalctl -u systemd-networkd says why)\n`);
       expect(run.stdout).not.toContain("(static)");
       expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
     });
   }
+
+  // An earlier run's working file. A failed re-run used to delete it, "back on DHCP": at a site
+  // with static addresses only, no network at all.
+  const working = "[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=10.0.0.20/24\nGateway=10.0.0.1\nDNS=10.0.0.2\n";
+  const putBack: [string, Record<string, string>, string, string[]][] = [
+    [
+      "a new GATEWAY's route never shows",
+      { GATEWAY: "10.0.0.254" },
+      "eth1 did not take 10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2: no default route via 10.0.0.254 on eth1; it is back on its previous static setup, 10.0.0.20/24 via 10.0.0.1",
+      ["reconfigure", "eth1"],
+    ],
+    [
+      "networkd fails, and again putting the earlier file back",
+      { GATEWAY: "10.0.0.254", NETWORKCTL_EXIT: "1" },
+      "eth1 did not take 10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2: networkctl reload failed; networkctl failed again, putting it back on its previous static setup, 10.0.0.20/24 via 10.0.0.1",
+      ["reload"],
+    ],
+    [
+      "IFACE names another interface than the earlier run's",
+      { IFACE: "eth0", IP_ADDR: "" },
+      "eth0 did not take 10.0.0.20/24 via 10.0.0.1, DNS 10.0.0.2: 10.0.0.20/24 is not on eth0; it is back on DHCP, and eth1 on its previous static setup, 10.0.0.20/24 via 10.0.0.1",
+      ["reconfigure", "eth0", "eth1"],
+    ],
+  ];
+  for (const [scenario, change, message, last] of putBack) {
+    it(`keeps an earlier run's working setup when a re-run's does not take (${scenario}), and says what is back`, () => {
+      const run = startSh({ network: working, env: { ...good, ...earlier, ...change } });
+      expect(run.code).toBe(7);
+      expect(run.calls[0]?.network).not.toBe(working); // the new file was tried
+      expect(run.network).toBe(working);
+      expect(run.calls.at(-1)).toMatchObject({ name: "networkctl", args: last, network: working });
+      expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+      expect(run.stderr).toBe(`start.sh: ${message} (journalctl -u systemd-networkd says why)\n`);
+      expect(run.client).toBeUndefined();
+    });
+  }
+
+  it("replaces an earlier run's file when the new setup takes, keeping no copy", () => {
+    const run = startSh({ network: working, env: { ...good, ...earlier, DNS: "10.0.0.3" } });
+    expect(run.code).toBe(0);
+    expect(run.network).toBe(working.replace("DNS=10.0.0.2", "DNS=10.0.0.3"));
+    expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+  });
 
   it("lists every DNS server, commas or blanks between them", () => {
     const run = startSh({ env: { ...good, IFACE: "eth0", DNS: "10.0.0.2, 10.0.0.3", NETWORKCTL_EXIT: "1" } });

@@ -298,10 +298,26 @@ static_in_place() {
 }
 
 # Everything is checked before anything changes, so a typo never leaves the network half set;
-# and if networkd cannot apply it after all, the interface goes back to DHCP.
+# and if networkd cannot apply it after all, the interface goes back to what it had: an earlier
+# run's static setup (at a static-only site DHCP is no network at all), else DHCP.
 apply_static() {
   local setup="$IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}}" why="" missing="" waited=0
+  local previous=$static_file.previous before="DHCP" old_iface old_setup ifaces=("$iface")
   mkdir -p "${static_file%/*}"
+  # The copy's name does not end in .network: networkd never reads it.
+  rm -f "$previous"
+  if [[ -e $static_file ]]; then
+    cp "$static_file" "$previous" || { say "start.sh: could not keep a copy of $static_file; the network is unchanged" >&2; return 1; }
+    old_iface=$(awk -F= '$1 == "Name" { print $2; exit }' "$previous")
+    old_setup=$(awk -F= '$1 == "Address" { a = $2 } $1 == "Gateway" { g = " via " $2 } END { print a g }' "$previous")
+    if [[ -z $old_iface || $old_iface == "$iface" ]]; then
+      before="its previous static setup, $old_setup"
+    else
+      # The earlier file was for another interface, which goes back to it; this one to DHCP.
+      before="DHCP, and $old_iface on its previous static setup, $old_setup"
+      ifaces+=("$old_iface")
+    fi
+  fi
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
     [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
@@ -319,11 +335,15 @@ apply_static() {
     done
   fi
   if [[ -n $why ]]; then
-    rm -f "$static_file"
-    networkctl reload && networkctl reconfigure "$iface"
-    say "start.sh: $iface did not take $setup: $why; it is back on DHCP (journalctl -u systemd-networkd says why)" >&2
+    if [[ -e $previous ]]; then mv -f "$previous" "$static_file"; else rm -f "$static_file"; fi
+    if networkctl reload && networkctl reconfigure "${ifaces[@]}"; then
+      say "start.sh: $iface did not take $setup: $why; it is back on $before (journalctl -u systemd-networkd says why)" >&2
+    else
+      say "start.sh: $iface did not take $setup: $why; networkctl failed again, putting it back on $before (journalctl -u systemd-networkd says why)" >&2
+    fi
     return 1
   fi
+  rm -f "$previous"
   say "Network: $iface $setup (static)"
 }
 
