@@ -394,12 +394,14 @@ describe("console-launch: whatever way start.sh ends, the console is left with a
     pressKeys,
     [
       "import os, pty, select, sys, time",
-      "delay, script = float(sys.argv[1]), sys.argv[2]",
+      "when, script, key = sys.argv[1], sys.argv[2], sys.argv[3].encode()",
+      "text = None if when.replace('.', '', 1).isdigit() else when.encode()",
       "pid, fd = pty.fork()",
       "if pid == 0: os.execv('/usr/bin/setsid', ['setsid', '--ctty', '--wait', '/bin/bash', '-c', script])",
       "out, start, sent = b'', time.time(), False",
       "while time.time() - start < 15:",
-      "    if not sent and time.time() - start > delay: os.write(fd, b'\\x03'); sent = True",
+      "    due = text in out if text else time.time() - start >= float(when)",
+      "    if not sent and due: os.write(fd, key); sent = True",
       "    if select.select([fd], [], [], 0.1)[0]:",
       "        try: data = os.read(fd, 4096)",
       "        except OSError: break",
@@ -411,9 +413,14 @@ describe("console-launch: whatever way start.sh ends, the console is left with a
   );
 
   function pressCtrlC(delay: number, env: Record<string, string>, path = consoleDir) {
+    return pressKey("\x03", delay, env, path);
+  }
+
+  // when: seconds after the start, or a text to wait for on the screen.
+  function pressKey(key: string, when: number | string, env: Record<string, string>, path: string) {
     expect(list).toContain("/usr/bin/start.sh; cat /etc/motd; exec /bin/bash -l");
     const script = list.replace("/usr/bin/start.sh", `bash ${START_SH}`).replace("cat /etc/motd", "echo MOTD").replace("exec /bin/bash -l", "exec /bin/bash -c 'echo ROOT-SHELL'");
-    const result = spawnSync("python3", [pressKeys, String(delay), script], {
+    const result = spawnSync("python3", [pressKeys, String(when), script, key], {
       env: {
         PATH: `${path}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
         FAILBACK_CMDLINE: join(dir, "cmdline"),
@@ -454,6 +461,39 @@ describe("console-launch: whatever way start.sh ends, the console is left with a
     const screen = pressCtrlC(1.5, { DHCP_WAIT: "0" }, `${sleeper}:${consoleDir}`);
     expect(screen).toContain("ROOT-SHELL");
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("reboots after the countdown though Enter was pressed while the client ran (typed ahead)", () => {
+    // The client, still running when the Enter reaches the console (an extra one at a prompt, or
+    // during the progress): it ends only once the line waits, unread, in the terminal's queue.
+    const typing = join(consoleDir, "typing");
+    mkdirSync(typing, { recursive: true });
+    writeFileSync(
+      join(typing, "failback-client"),
+      [
+        "#!/usr/bin/env python3",
+        "import fcntl, struct, termios, time",
+        "for _ in range(200):",
+        "    if struct.unpack('i', fcntl.ioctl(0, termios.FIONREAD, b'\\0' * 4))[0]: break",
+        "    time.sleep(0.05)",
+      ].join("\n"),
+    );
+    chmodSync(join(typing, "failback-client"), 0o755);
+    for (const file of ["calls.log", "sysrq-trigger"]) rmSync(join(dir, file), { force: true });
+    const screen = pressKey("\r", 0, { DHCP_WAIT: "0", ON_SUCCESS: "reboot" }, `${typing}:${consoleDir}`);
+    expect(screen).toContain("Rebooting into the restored system in 10 s");
+    // Only an Enter pressed once the countdown asks for it gives the shell instead.
+    const sysrq = existsSync(join(dir, "sysrq-trigger")) ? readFileSync(join(dir, "sysrq-trigger"), "utf8") : null;
+    expect(sysrq).toBe("b\n");
+    rmSync(join(dir, "sysrq-trigger"), { force: true });
+  });
+
+  it("gives the shell instead when Enter is pressed during the countdown", () => {
+    rmSync(join(dir, "calls.log"), { force: true });
+    const screen = pressKey("\r", "press Enter for a shell instead", { DHCP_WAIT: "0", ON_SUCCESS: "reboot" }, consoleDir);
+    expect(screen).toContain("ROOT-SHELL");
+    expect(readFileSync(join(dir, "calls.log"), "utf8")).not.toContain('"systemctl"');
+    expect(existsSync(join(dir, "sysrq-trigger"))).toBe(false);
   });
 });
 

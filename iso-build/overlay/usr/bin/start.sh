@@ -90,6 +90,10 @@ after() {
       fi
       medium=$(boot_medium)
       [[ -n $medium && $medium != /dev/sr* ]] && say "Remove the USB stick ($medium) the live system booted from."
+      # Only an Enter pressed once asked counts: one typed while the client ran (an extra one at a
+      # prompt, or during the progress) waits unread in the terminal's queue and would answer at
+      # once. -t 1: a terminal left in raw mode may hold half a line, never ended.
+      while read -r -t 0; do read -r -t 1 || break; done
       say "Rebooting into the restored system in 10 s (press Enter for a shell instead)."
       if read -r -t 10; then return 0; fi
       sync
