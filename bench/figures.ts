@@ -10,6 +10,7 @@ import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, openSync,
 import { join } from "node:path";
 import { ensureImage, Prng, randomKey, type CachedImage } from "./generator.js";
 import { clientFingerprint, pairingDirs, runClient, startAgent, type ClientReport, type Pairing, type RunningAgent } from "./engine.js";
+import { floorHeadline, floorSteps, measureFloor, reach, type FloorArgs, type FloorResult } from "./floor.js";
 import { createShapedLink, type ShapedLink } from "./netns.js";
 import { run, warm } from "./proc.js";
 import { readBoth, socatCopy, startRsyncDaemon } from "./refs.js";
@@ -158,6 +159,42 @@ function runs(ctx: BenchContext): string {
   return ctx.repeats === 1 ? "one run each" : `fastest of ${ctx.repeats} runs each`;
 }
 
+/** A figure's floor as the table, the notes and --json show it. */
+interface FloorReading {
+  readonly column: string;
+  /** The notes' lines; with the engine's seconds, how far the engine is from the floor. */
+  notes(engineSeconds?: number): string[];
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Figures 1 and 3's floor (bench/floor.ts): warmed as the figure warms its files, fastest of the
+ * figure's runs, each after a `sync` like the figure's own. `compare` turns the floor's seconds into
+ * the best ratio against the figure's reference and the goal's time. A floor that cannot be
+ * measured is reported, and the figure is measured all the same.
+ */
+async function floorReading(ctx: BenchContext, id: number, args: FloorArgs, paths: string[],
+  compare: (f: FloorResult) => { best: number; of: string; goalSeconds: number; goal: string; data: Record<string, unknown> }): Promise<FloorReading> {
+  ctx.log(`${id}: floor, the unavoidable work alone in one process (${runs(ctx)})`);
+  try {
+    await warm(...paths);
+    const f = await fastest(ctx.repeats, () => measureFloor(args));
+    const c = compare(f);
+    return {
+      column: `${secs(f.seconds)}: at best ${c.best.toFixed(2)}x`,
+      notes: (engineSeconds) => [
+        `floor: ${floorHeadline(f)} -> at best ${c.best.toFixed(2)}x ${c.of}; the goal (${c.goal}) is ${secs(c.goalSeconds)}: ${reach(f.seconds, c.goalSeconds)}` +
+        (engineSeconds === undefined ? "" : `; the engine took ${(engineSeconds / f.seconds).toFixed(2)}x the floor`),
+        `floor's steps (${runs(ctx)}, fastest total): ${floorSteps(f)}`,
+      ],
+      data: { floor: { ...f, ...c.data, goalSeconds: c.goalSeconds } },
+    };
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return { column: "not measured", notes: () => [`floor not measured: ${message}`], data: { floorError: message } };
+  }
+}
+
 const T1 = "full pass onto a blank target";
 const G1 = ">= 0.8x raw copy speed";
 
@@ -173,6 +210,9 @@ export async function figure1(ctx: BenchContext): Promise<Figure> {
     return s;
   });
   const ref = `socat ${secs(socat.seconds)} (${rate(size / socat.seconds)})`;
+  const floor = await floorReading(ctx, 1, { kind: "full", source: ctx.image.path, scratch: join(ctx.workDir, "floor-target.img") }, [ctx.image.path],
+    (f) => ({ best: socat.seconds / f.seconds, of: "socat", goalSeconds: socat.seconds / 0.8, goal: "0.8x socat",
+      data: { bestSpeedRatio: socat.seconds / f.seconds } }));
   try {
     const target = join(ctx.workDir, "blank-target.img");
     ctx.log(`1: engine full pass (${runs(ctx)})`);
@@ -189,16 +229,19 @@ export async function figure1(ctx: BenchContext): Promise<Figure> {
       engine: `${secs(r.seconds)} (${rate(size / r.seconds)})`,
       reference: ref,
       ratio: `${ratio.toFixed(2)}x speed`,
+      floor: floor.column,
       notes: [
         `${runs(ctx)}; volume ${bytes(size)}; engine wire ${bytes(wire(r))}; socat+fdatasync ${secs(socat.seconds + socat.flushSeconds)} ` +
         `(ratio ${((socat.seconds + socat.flushSeconds) / r.seconds).toFixed(2)}x); engine client wall ${secs(r.wallSeconds)}, agent start ${secs(r.agentStart)}; ${cpuNote(r)}`,
+        ...floor.notes(r.seconds),
       ],
       data: { volumeBytes: size, socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, engineSeconds: r.seconds,
         engineWallSeconds: r.wallSeconds, agentStartSeconds: r.agentStart, engineWireBytes: wire(r), speedRatio: ratio,
-        agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary },
+        agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary, ...floor.data },
     };
   } catch (e) {
-    return failedFigure(1, T1, G1, e, { socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, referenceText: ref });
+    const failed = failedFigure(1, T1, G1, e, { socatSeconds: socat.seconds, socatFlushSeconds: socat.flushSeconds, referenceText: ref, ...floor.data });
+    return { ...failed, floor: floor.column, notes: floor.notes() };
   }
 }
 
@@ -283,7 +326,10 @@ export async function figure3(ctx: BenchContext): Promise<Figure> {
     reads.sequentialSeconds = Math.min(reads.sequentialSeconds, r.sequentialSeconds);
   }
   const ref = `read both ${secs(reads.parallelSeconds)} at once, ${secs(reads.sequentialSeconds)} in turn`;
-  const refData = { readBothParallelSeconds: reads.parallelSeconds, readBothSequentialSeconds: reads.sequentialSeconds, referenceText: ref };
+  const floor = await floorReading(ctx, 3, { kind: "equal", source, target }, [source, target],
+    (f) => ({ best: f.seconds / reads.sequentialSeconds, of: "in-turn read", goalSeconds: 2 * reads.sequentialSeconds,
+      goal: "<= 2x in-turn read", data: { bestRatioToSequentialRead: f.seconds / reads.sequentialSeconds } }));
+  const refData = { readBothParallelSeconds: reads.parallelSeconds, readBothSequentialSeconds: reads.sequentialSeconds, referenceText: ref, ...floor.data };
   try {
     ctx.log(`3: engine on identical disks (${runs(ctx)})`);
     const r = await fastest(ctx.repeats, () => enginePass(ctx, source, target, size));
@@ -295,13 +341,15 @@ export async function figure3(ctx: BenchContext): Promise<Figure> {
       engine: `${secs(r.seconds)}, ${bytes(w)} wire (${((w / size) * 100).toFixed(4)}%)`,
       reference: ref,
       ratio: `${ratioSeq.toFixed(2)}x in-turn read, ${(r.seconds / reads.parallelSeconds).toFixed(2)}x at-once`,
-      notes: [`${runs(ctx)}; "close to reading both" is read here as <= 2x the time of reading both images one after the other; wire limit ${bytes(0.001 * size)}; ${cpuNote(r)}`],
+      floor: floor.column,
+      notes: [`${runs(ctx)}; "close to reading both" is read here as <= 2x the time of reading both images one after the other; wire limit ${bytes(0.001 * size)}; ${cpuNote(r)}`,
+        ...floor.notes(r.seconds)],
       data: { ...refData, referenceText: undefined, volumeBytes: size, engineSeconds: r.seconds, engineWireBytes: w, wireFraction: w / size,
         ratioToSequentialRead: ratioSeq, ratioToParallelRead: r.seconds / reads.parallelSeconds,
         agentCpuSeconds: r.agentCpuSeconds, clientCpuSeconds: r.cpuSeconds, summary: r.summary },
     };
   } catch (e) {
-    return failedFigure(3, T3, G3, e, refData);
+    return { ...failedFigure(3, T3, G3, e, refData), floor: floor.column, notes: floor.notes() };
   } finally {
     rmSync(target, { force: true });
   }

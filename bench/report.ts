@@ -13,6 +13,9 @@ export interface Figure {
   readonly engine: string;
   readonly reference: string;
   readonly ratio: string;
+  /** The fastest time the unavoidable work allows on this machine, and the ratio that gives
+   * (figures 1 and 3; bench/floor.ts). */
+  readonly floor?: string;
   /** Extra lines shown under the table. */
   readonly notes: readonly string[];
   /** The raw numbers (seconds, bytes), for --json. */
@@ -42,8 +45,10 @@ export function secs(s: number): string {
 }
 
 export function renderTable(figures: readonly Figure[]): string {
-  const header = ["#", "figure", "engine", "reference (same run)", "ratio", "goal", "verdict"];
-  const rows = figures.map((f) => [String(f.id), f.title, f.engine, f.reference, f.ratio, f.goal,
+  // The floor column only when a figure has one (figures 1 and 3), so `--only 2,4` stays narrow.
+  const floors = figures.some((f) => f.floor !== undefined);
+  const header = ["#", "figure", "engine", "reference (same run)", "ratio", ...(floors ? ["floor (same run)"] : []), "goal", "verdict"];
+  const rows = figures.map((f) => [String(f.id), f.title, f.engine, f.reference, f.ratio, ...(floors ? [f.floor ?? "-"] : []), f.goal,
     f.error !== undefined ? "NOT MEASURED" : f.pass === null ? "-" : f.pass ? "met" : "NOT MET"]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
