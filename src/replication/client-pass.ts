@@ -253,13 +253,27 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return batch;
   };
 
-  /** Queues a landing step after the volume's earlier ones; a failure fails the connection. */
+  /**
+   * The first failure of a local disk in this attempt. It ends the attempt whatever the link did:
+   * after a drop, a retry would write the same bytes again and hide a disk that failed a write.
+   */
+  let diskFault: ReplicationError | undefined;
+  const onDisk = (error: unknown): ReplicationError => {
+    const e = error instanceof ReplicationError ? error : new ReplicationError("IO_ERROR", String(error), { cause: error });
+    diskFault ??= e;
+    return e;
+  };
+
+  /**
+   * Queues a landing step after the volume's earlier ones; a failure fails the connection. A step
+   * fails for its frame (CORRUPT_FRAME: damaged on the way, which a retry mends) or for the disk.
+   */
   const land = (i: number, bytes: number, step: () => Promise<void>) => {
     const v = perVolume[i]!;
     connection.landingAdd(bytes);
     v.landed = v.landed
       .then(() => (connection.failed ? undefined : step()))
-      .catch((error: unknown) => connection.fail(error instanceof ReplicationError ? error : new ReplicationError("IO_ERROR", String(error), { cause: error })))
+      .catch((error: unknown) => connection.fail(error instanceof ReplicationError && error.code === "CORRUPT_FRAME" ? error : onDisk(error)))
       .finally(() => connection.landingDone(bytes));
   };
 
@@ -612,7 +626,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (!connection.failed) connection.fail(error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error }));
     await Promise.allSettled(perVolume.map((v) => v.landed));
     await Promise.allSettled(perVolume.map((v) => v.flushing));
-    throw error;
+    throw diskFault ?? error;
   } finally {
     unwatch();
   }

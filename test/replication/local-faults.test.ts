@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Connection } from "../../src/replication/client-connection.js";
 import { runPass } from "../../src/replication/client-pass.js";
 import { GROUP_VERIFY, Type, VERSION } from "../../src/replication/codec.js";
+import { ioError } from "../../src/replication/errors.js";
 import type { ReplicationEvent } from "../../src/replication/index.js";
 import { MemoryDisk } from "./memory-disk.js";
 import { memoryAgent, replicateFrom, replicateMemory, type MemoryAgent } from "./memory-replication.js";
@@ -92,6 +93,26 @@ describe("the client's own disk", () => {
     };
     await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR" });
     expect(agent.pairs.length).toBe(2);
+  });
+
+  it("ends the run on a write that fails just after the link dropped, rather than retrying it", async () => {
+    // The link drops while a write is under way, and the write then fails (EIO): a retry would
+    // write those bytes again over a new link and hide that the disk failed a write.
+    const source = new MemoryDisk(random(4 * MiB, "eio after cut"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz");
+    const agent = memoryAgent(source);
+    const write = target.write.bind(target);
+    let failed = false;
+    target.write = async (offset, data) => {
+      if (failed || offset < MiB) return write(offset, data);
+      failed = true;
+      agent.pairs[0]!.client.terminate();
+      // The link reports its close on the next turn: the connection has failed when the write does.
+      await new Promise((resolve) => setImmediate(resolve));
+      throw ioError("client", "writing", target.path, offset, Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" }));
+    };
+    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: "client: writing /dev/sdz at 1 MiB: EIO" });
+    expect(agent.pairs.length).toBe(1);
   });
 
   it("lets a write still under way when the link drops land before the retry writes and verifies", async () => {
