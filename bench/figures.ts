@@ -10,7 +10,7 @@ import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, openSync,
 import { join } from "node:path";
 import { ensureImage, Prng, randomKey, type CachedImage } from "./generator.js";
 import { clientFingerprint, pairingDirs, runClient, startAgent, type ClientReport, type Pairing, type RunningAgent } from "./engine.js";
-import { floorHeadline, floorSteps, measureFloor, reach, type FloorArgs, type FloorResult } from "./floor.js";
+import { floorHeadline, floorSteps, measureFloor, reach, secondsWithoutPwrite, type FloorArgs, type FloorResult } from "./floor.js";
 import { createShapedLink, type ShapedLink } from "./netns.js";
 import { run, warm } from "./proc.js";
 import { readBoth, socatCopy, startRsyncDaemon } from "./refs.js";
@@ -180,14 +180,16 @@ async function floorReading(ctx: BenchContext, id: number, args: FloorArgs, path
     await warm(...paths);
     const f = await fastest(ctx.repeats, () => measureFloor(args));
     const c = compare(f);
+    const bare = secondsWithoutPwrite(f);
     return {
       column: `${secs(f.seconds)}: at best ${c.best.toFixed(2)}x`,
       notes: (engineSeconds) => [
         `floor: ${floorHeadline(f)} -> at best ${c.best.toFixed(2)}x ${c.of}; the goal (${c.goal}) is ${secs(c.goalSeconds)}: ${reach(f.seconds, c.goalSeconds)}` +
+        (bare === undefined ? "" : `; without pwrite (O_DIRECT skips its copy into the page cache) ${secs(bare)}, ${(bare / c.goalSeconds).toFixed(2)}x the goal's time`) +
         (engineSeconds === undefined ? "" : `; the engine took ${(engineSeconds / f.seconds).toFixed(2)}x the floor`),
         `floor's steps (${runs(ctx)}, fastest total): ${floorSteps(f)}`,
       ],
-      data: { floor: { ...f, ...c.data, goalSeconds: c.goalSeconds } },
+      data: { floor: { ...f, ...c.data, goalSeconds: c.goalSeconds, ...(bare === undefined ? {} : { secondsWithoutPwrite: bare }) } },
     };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -2,7 +2,7 @@ import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSyn
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { equalPass, floorSteps, fullPass, reach } from "../../bench/floor.js";
+import { equalPass, floorSteps, fullPass, reach, secondsWithoutPwrite } from "../../bench/floor.js";
 import { writeImage } from "../../bench/generator.js";
 
 const dirs: string[] = [];
@@ -64,6 +64,7 @@ describe("bench floor", () => {
     expect(r.cpuSeconds).toBeCloseTo(r.steps.reduce((sum, s) => sum + s.cpuSeconds, 0), 9);
     expect(r.cores).toBe(availableParallelism());
     expect(r.seconds).toBeCloseTo(r.cpuSeconds / r.cores, 9);
+    expect(secondsWithoutPwrite(r)).toBeCloseTo((r.cpuSeconds - step(r, "client", "pwrite").cpuSeconds) / r.cores, 9);
     expect(floorSteps(r)).toMatch(/^agent [\d.]+ CPU-s: read .*; client [\d.]+ CPU-s: AES-256-GCM decrypt .* fdatasync [\d.]+ CPU-s \(\+ [\d.]+ s waiting on the disk, not counted\)$/);
   });
 
@@ -76,6 +77,7 @@ describe("bench floor", () => {
     const data = nonZeroBytes(a);
     const r = equalPass(a, b);
     expect(r.steps.map((s) => `${s.side} ${s.step}`)).toEqual(["agent read", "agent zero check", "agent BLAKE3", "client read", "client zero check", "client BLAKE3"]);
+    expect(secondsWithoutPwrite(r)).toBeUndefined();
     for (const side of ["agent", "client"]) {
       expect(step(r, side, "read").bytes).toBe(8 * MiB);
       expect(step(r, side, "BLAKE3").bytes).toBe(data);
