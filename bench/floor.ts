@@ -30,11 +30,12 @@ export const READ = 16 * LEAF;
 const ZERO_LEAF = Buffer.alloc(LEAF);
 
 /**
- * A 1 MiB read buffer that does not start on a page boundary. Large Node Buffers do, and copying
- * the page cache's page-aligned pages into a page-aligned buffer costs far more on this machine:
- * 2 GiB in 1 MiB preads took 0.30 CPU-s into one, 0.17 at an offset of 16 or 64 bytes, alternating
- * in one process. Where the buffer sits is an implementation's choice, so the floor takes the cheap
- * one. (pwrite showed no such difference: its cost is in the fresh page cache pages.)
+ * A 1 MiB read buffer 64 bytes past a page boundary. Where the buffer sits against the page cache's
+ * pages decides the cost of the kernel's copy on this machine: 2 GiB in 1 MiB preads took 0.12 CPU-s
+ * into memory on a page boundary or 64 bytes past it, but 0.25 at 16 bytes past, which is where
+ * malloc puts a large Node Buffer (measured in turn in one process, 2026-11-26). Where the buffer sits
+ * is an implementation's choice, so the floor takes a cheap one. (pwrite showed no such difference:
+ * its cost is in the fresh page cache pages.)
  */
 function offPage(): Buffer {
   return Buffer.allocUnsafeSlow(READ + 4096).subarray(64, 64 + READ);
