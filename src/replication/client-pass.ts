@@ -34,6 +34,7 @@ import { BatchLayout } from "./batches.js";
 import { DIGEST_SIZE, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, Type, type Frame } from "./codec.js";
 import type { Connection } from "./client-connection.js";
 import { unpack } from "./compression.js";
+import { withinStall } from "./disk-stall.js";
 import { ReplicationError } from "./errors.js";
 import { digest, groupDigest, isZero, readHashed, zeroDigest } from "./leaves.js";
 import { Slab } from "./slab.js";
@@ -79,6 +80,8 @@ export interface LocalVolume {
    * fine from the cache: kept here, it fails every pass that ends on this disk.
    */
   flushError?: unknown;
+  /** A write or flush on it never completed (disk-stall.ts): it is closed without waiting for that. */
+  stalled?: boolean;
 }
 
 export interface PassCounts {
@@ -137,7 +140,8 @@ export interface PassSettings {
   /** Read buffers, kept across passes (their arena is page-aligned for direct reads: aligned.ts);
    * three batches per volume. A pass makes its own when none is given. */
   slab?: Slab;
-  /** Silence from the agent, while it owes answers, after which the link is dropped (Connection.watch). */
+  /** Silence from the agent, while it owes answers, after which the link is dropped (Connection.watch);
+   * also the time a local write or flush may take before the disk counts as stalled (disk-stall.ts). */
   stallMs?: number;
   signal?: AbortSignal;
   onEvent?: (event: ReplicationEvent) => void;
@@ -264,6 +268,16 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return e;
   };
 
+  /** The local disk's writes and flushes, each bounded by the stall limit. */
+  const stallMs = settings.stallMs ?? STALL_MS;
+  const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> =>
+    withinStall(work, stallMs, where).catch((error: unknown) => {
+      if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") local.stalled = true;
+      throw error;
+    });
+  const write = (local: LocalVolume, offset: number, data: Buffer) => bounded(local, local.sink.write(offset, data), () => `client: writing ${local.sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
+  const flush = (local: LocalVolume) => bounded(local, local.sink.flush(), () => `client: flushing ${local.sink.path}`);
+
   /**
    * Queues a landing step after the volume's earlier ones; a failure fails the connection. A step
    * fails for its frame (CORRUPT_FRAME: damaged on the way, which a retry mends) or for the disk.
@@ -284,8 +298,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (v.unflushed < FLUSH_EVERY || v.flushing) return;
     v.unflushed = 0;
     const local = locals[i]!;
-    v.flushing = local.sink.flush().catch((error: unknown) => {
+    v.flushing = flush(local).catch((error: unknown) => {
       local.flushError ??= error;
+      // Writing on would only queue more behind a disk that no longer answers.
+      if (local.stalled) connection.fail(onDisk(error));
     }).finally(() => (v.flushing = null));
   };
 
@@ -310,7 +326,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           throw new ReplicationError("CORRUPT_FRAME", `a block run for ${local.device} at leaf ${frame.leaf} does not match its digest; it was not written`);
         }
       }
-      await local.sink.write(frame.leaf * LEAF_SIZE, bytes);
+      await write(local, frame.leaf * LEAF_SIZE, bytes);
       wrote(frame.volume, bytes.length);
       // Copied: a view would keep the whole received message alive until the batch is verified.
       const checked = Buffer.from(frame.digests);
@@ -333,7 +349,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       v.counts.written.add(batch.first);
     }
     land(frame.volume, 0, async () => {
-      for (let at = start; at < end; at += ZEROS.length) await local.sink.write(at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
+      for (let at = start; at < end; at += ZEROS.length) await write(local, at, ZEROS.subarray(0, Math.min(ZEROS.length, end - at)));
       wrote(frame.volume, end - start);
       await readBack(local, batch, frame.leaf, end - start, null, (k) => zeroDigest(Math.min(LEAF_SIZE, end - start - k * LEAF_SIZE)));
       repairLanded(frame.volume, batch, frame.leaf, frame.count);
@@ -605,7 +621,12 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     await v.landed;
     connection.throwIfFailed();
     await v.flushing;
-    await local.sink.flush();
+    // The disk's failure, kept like a background flush's: a link that drops meanwhile must not
+    // turn it into a retry, whose own flush would then succeed.
+    await flush(local).catch((error: unknown) => {
+      local.flushError ??= error;
+      throw onDisk(error);
+    });
     if (local.flushError !== undefined) {
       const e = local.flushError;
       throw e instanceof ReplicationError ? e : new ReplicationError("IO_ERROR", `flushing ${local.device}: ${String(e)}`, { cause: e });

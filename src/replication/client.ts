@@ -50,7 +50,8 @@ export interface ReplicateOptions {
   compression?: boolean;
   /** How often the client pings the agent; a period without an answer drops the link (link.ts). */
   heartbeatMs?: number;
-  /** Silence from the agent while it owes answers after which the link is dropped (default 2 min). */
+  /** Silence from the agent while it owes answers after which the link is dropped (default 2 min),
+   * and the time a local write or flush may take before the run ends with LOCAL_DISK_STALLED. */
   stallMs?: number;
 }
 
@@ -77,7 +78,7 @@ export interface ReplicationSummary {
 const HEARTBEAT_MS = 15_000;
 
 /** Errors after which trying again cannot help. */
-const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "VOLUME_SIZE_MISMATCH", "TARGET_BUSY", "IO_ERROR", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
+const FATAL = new Set(["AGENT_IMPOSTOR", "PAIRING_REFUSED", "TAIL_NOT_ZERO", "UNKNOWN_VOLUME", "VOLUME_SIZE_MISMATCH", "TARGET_BUSY", "IO_ERROR", "LOCAL_DISK_STALLED", "PROTOCOL_VERSION", "VERIFY_MISMATCH", "CANCELLED", "TLS_VERSION"]);
 
 /** What the agent's answer to the WebSocket upgrade means (agent.ts sets these statuses). */
 function unexpectedResponse(status: number, address: string): ReplicationError {
@@ -258,7 +259,14 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
     }
     return await replicateVolumes(connect, options, locals);
   } finally {
-    await Promise.all(locals.map((l) => l.sink.close().catch(() => undefined)));
+    // A FileHandle's close waits for the operations pending on it: a disk that stopped answering
+    // is asked to close, and the run ends without waiting for it.
+    await Promise.all(
+      locals.map((l) => {
+        const closing = l.sink.close().catch(() => undefined);
+        return l.stalled ? undefined : closing;
+      }),
+    );
   }
 }
 

@@ -201,7 +201,74 @@ describe("an agent that stops answering", () => {
   });
 });
 
+/**
+ * A target (named /dev/sdz) whose writes, or flushes, stop completing from the `from`-th on, as a
+ * dying disk's or a hung USB bridge's do; its close then waits for them, as a FileHandle's does.
+ */
+function stallingDisk(size: number, op: "write" | "flush", from: number): MemoryDisk {
+  const disk = new MemoryDisk(Buffer.alloc(size), "/dev/sdz");
+  const never = new Promise<void>(() => undefined);
+  let calls = 0;
+  let hung = false;
+  const stall =
+    <A extends unknown[]>(real: (...args: A) => Promise<void>) =>
+    (...args: A): Promise<void> => {
+      calls += 1;
+      if (calls < from) return real(...args);
+      hung = true;
+      return never;
+    };
+  if (op === "write") disk.write = stall(disk.write.bind(disk));
+  else disk.flush = stall(disk.flush.bind(disk));
+  disk.close = () => (hung ? never : Promise.resolve());
+  return disk;
+}
+
+const stalls: { op: "write" | "flush"; from: number; message: RegExp }[] = [
+  { op: "write", from: 3, message: /^client: writing \/dev\/sdz at \d MiB: not completed after 300 ms: the local disk has stopped answering/ },
+  { op: "flush", from: 1, message: /^client: flushing \/dev\/sdz: not completed after 300 ms: the local disk has stopped answering/ },
+];
+
+describe("a local disk that stops answering", () => {
+  // The test's own timeout is the guard against the hang this is about, not a measure of it.
+  for (const { op, from, message } of stalls) {
+    it(`a ${op} that never completes ends the run with LOCAL_DISK_STALLED, not as the agent's silence`, async () => {
+      const source = new MemoryDisk(random(4 * MiB, `stalled ${op}`));
+      const target = stallingDisk(4 * MiB, op, from);
+      const agent = memoryAgent(source);
+      const reasons: string[] = [];
+      await expect(replicateFrom(agent, target, { stallMs: 300, onEvent: reconnects(reasons) })).rejects.toMatchObject({ code: "LOCAL_DISK_STALLED", message: expect.stringMatching(message) });
+      // Neither retried nor blamed on the link: a new connection would only queue behind the disk.
+      expect(reasons).toEqual([]);
+      expect(agent.pairs.length).toBe(1);
+    }, 20_000);
+  }
+});
+
 describe("a slow local disk", () => {
+  it("whose every write and flush completes within the limit is never taken for a stalled one", async () => {
+    // Each write takes 100 ms and each flush 150 ms against a limit of 300 ms: the pass's writes
+    // take many times the limit in all, and none alone reaches it.
+    const source = new MemoryDisk(random(8 * MiB, "slow but going"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB), "/dev/sdz");
+    const write = target.write.bind(target);
+    target.write = async (offset, data) => {
+      await new Promise((r) => setTimeout(r, 100));
+      return write(offset, data);
+    };
+    const flush = target.flush.bind(target);
+    target.flush = async () => {
+      await new Promise((r) => setTimeout(r, 150));
+      return flush();
+    };
+    const reasons: string[] = [];
+    await replicateMemory(source, target, { stallMs: 300, onEvent: reconnects(reasons) });
+    expect(reasons).toEqual([]);
+    expect(target.writes.length).toBeGreaterThanOrEqual(8);
+    expect(target.flushes).toBeGreaterThan(0);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
   it("is not taken for an agent that stopped answering: the client's own pauses do not count", async () => {
     // Every write takes 40 ms: received data piles up past the landing bound, the client stops
     // reading the link for long stretches, and the agent's frames wait in the link meanwhile.
