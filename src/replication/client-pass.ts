@@ -174,8 +174,8 @@ const ZEROS = Buffer.alloc(16 * LEAF_SIZE);
 /** Written bytes after which a flush starts in the background: the kernel would otherwise hold
  * every written byte dirty until the pass's final fdatasync, which then waits for all of them. */
 const FLUSH_EVERY = 64 * 2 ** 20;
-/** Known batches in flight per volume (see `lane`); the agent keeps at most 256 batches a volume
- * waiting for leaf digests. */
+/** Batches in flight per volume in all, known ones included (see `lane`); the agent keeps at most
+ * 256 batches a volume waiting for leaf digests. */
 const KNOWN_WINDOW = 64;
 /** Two minutes without a frame while answers are owed: far beyond a slow disk's read of a batch
  * (16 MiB) or a throttled link's frame, and still minutes rather than for ever. */
@@ -511,7 +511,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       return { count: digests.length, digests, group: groupDigest(digests), readBytes };
     };
     // `window` bounds the batches in flight that hold leaf digests (memory); known batches hold
-    // none, so up to KNOWN_WINDOW of them fly at once: a quiet continuous pass is then a stream
+    // none, so KNOWN_WINDOW bounds all of them: a quiet continuous pass is then a stream
     // of GROUPs, not one round trip per `window` batches (1.5 TB is 94,000 batches of 16 MiB: at
     // 16 per round trip of 20 ms, two minutes a pass).
     let held = 0;
