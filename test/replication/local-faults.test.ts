@@ -1,7 +1,8 @@
 /*
  * What the client does when its own side misbehaves: a flush that fails in the background, a write
- * still under way when the link drops, and a connection that lives through many passes. Each case
- * runs the real agent session and client passes over in-memory links and disks.
+ * still under way (or failing) when the link drops, a disk that stops answering or is merely slow,
+ * and a connection that lives through many passes. Each case runs the real agent session and client
+ * passes over in-memory links and disks.
  */
 import { describe, expect, it } from "vitest";
 import { Connection } from "../../src/replication/client-connection.js";
