@@ -271,7 +271,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   /** The local disk's writes and flushes, each bounded by the stall limit. */
   const stallMs = settings.stallMs ?? STALL_MS;
   const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> =>
-    withinStall(work, stallMs, where).catch((error: unknown) => {
+    withinStall(work, stallMs, where, local.sink.writeProgress?.bind(local.sink)).catch((error: unknown) => {
       if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") local.stalled = true;
       throw error;
     });

@@ -53,6 +53,12 @@ export interface BlockSource {
 export interface BlockSink extends BlockSource {
   write(offset: number, data: Buffer): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * A value that changes whenever the disk under the sink completes a write (the block layer's
+   * counters of the device, or of the one holding an image file), so that a long flush can be told
+   * from a stalled disk (disk-stall.ts). Undefined where no such counter can be read.
+   */
+  writeProgress?(): Promise<string | undefined>;
 }
 
 /** A disk-image file or block device: both a source and a sink. */
@@ -138,6 +144,8 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
   let size: number;
   /** The device number, for a block device. */
   let device: number | undefined;
+  /** The device an image file's file system lives on (a partition, a loop device; none for tmpfs). */
+  let holder: number;
   try {
     const info = await stat(path);
     if (!info.isFile() && !info.isBlockDevice()) throw new ReplicationError("IO_ERROR", `${side}: ${path} is neither a disk nor a disk-image file`);
@@ -145,6 +153,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     handle = await open(path, flags);
     size = info.isBlockDevice() ? await blockDeviceSize(info.rdev, path) : info.size;
     if (info.isBlockDevice()) device = info.rdev;
+    holder = info.dev;
     // A filesystem without O_DIRECT (tmpfs) refuses the open: then scans are buffered reads.
     const sparse = info.isFile() && info.blocks * 512 < info.size;
     if (sparse || (info.isBlockDevice() && mode === "write")) direct = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(() => null);
@@ -167,6 +176,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     size,
     ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side), trackWrites: () => trackWrites(sysfsOf(device), size) } : {}),
     changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
+    writeProgress: () => deviceStamp(device ?? holder),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;

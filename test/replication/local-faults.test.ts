@@ -246,6 +246,45 @@ describe("a local disk that stops answering", () => {
   }
 });
 
+describe("a long flush behind a slow disk", () => {
+  // fdatasync waits for everything the page cache holds dirty: minutes on a large server behind a
+  // slow disk. The disk's counters tell that apart from a stall.
+  it("outlasting the limit while the disk goes on completing writes is not a stall", async () => {
+    const source = new MemoryDisk(random(4 * MiB, "long flush"));
+    let completed = 0;
+    const target = Object.assign(new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz"), {
+      writeProgress: async () => `${(completed += 1)}`,
+    });
+    const flush = target.flush.bind(target);
+    target.flush = async () => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      return flush();
+    };
+    const reasons: string[] = [];
+    await replicateMemory(source, target, { stallMs: 200, onEvent: reconnects(reasons) });
+    expect(reasons).toEqual([]);
+    expect(completed).toBeGreaterThan(1);
+    expect(target.bytes.equals(source.bytes)).toBe(true);
+  });
+
+  it("that hangs while the disk's counters stand still is a stall, and says so", async () => {
+    const source = new MemoryDisk(random(4 * MiB, "hung flush"));
+    let asked = 0;
+    const target = Object.assign(stallingDisk(4 * MiB, "flush", 1), {
+      writeProgress: async () => {
+        asked += 1;
+        return "4711:90210";
+      },
+    });
+    const agent = memoryAgent(source);
+    await expect(replicateFrom(agent, target, { stallMs: 200 })).rejects.toMatchObject({
+      code: "LOCAL_DISK_STALLED",
+      message: expect.stringMatching(/^client: flushing \/dev\/sdz: not completed after 200 ms, and the disk completed no write in the last 50 ms: the local disk has stopped answering/),
+    });
+    expect(asked).toBe(2);
+  }, 20_000);
+});
+
 describe("a slow local disk", () => {
   it("whose every write and flush completes within the limit is never taken for a stalled one", async () => {
     // Each write takes 100 ms and each flush 150 ms against a limit of 300 ms: the pass's writes
