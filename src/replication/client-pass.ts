@@ -271,12 +271,22 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
   /** The local disk's writes and flushes, each bounded by the stall limit. */
   const stallMs = settings.stallMs ?? STALL_MS;
   const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> =>
-    withinStall(work, stallMs, where, local.sink.writeProgress?.bind(local.sink)).catch((error: unknown) => {
+    withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
       if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") local.stalled = true;
       throw error;
     });
   const write = (local: LocalVolume, offset: number, data: Buffer) => bounded(local, local.sink.write(offset, data), () => `client: writing ${local.sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
   const flush = (local: LocalVolume) => bounded(local, local.sink.flush(), () => `client: flushing ${local.sink.path}`);
+  /** A read of the local disk, bounded like its writes: a disk whose reads hang must not hang the run. */
+  const read = (local: LocalVolume, how: "scan" | "read") => (offset: number, length: number, into: Buffer) => {
+    const sink = local.sink;
+    const reading = how === "scan" && sink.scan ? sink.scan(offset, length, into) : sink.read(offset, length, into);
+    return bounded(local, reading, () => `client: reading ${sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
+  };
+  /** Gives a read buffer back, unless a read into it may still be under way on a stalled disk. */
+  const giveBack = (local: LocalVolume, buf: Buffer) => {
+    if (!local.stalled) slab.give(buf);
+  };
 
   /**
    * Queues a landing step after the volume's earlier ones; a failure fails the connection. A step
@@ -378,7 +388,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     try {
       for (let at = 0; at < length; at += buf.length) {
         const n = Math.min(buf.length, length - at);
-        const back = await local.sink.read(leaf * LEAF_SIZE + at, n, buf.subarray(0, n));
+        const back = await read(local, "read")(leaf * LEAF_SIZE + at, n, buf.subarray(0, n));
         for (let offset = 0; offset < n; offset += LEAF_SIZE) {
           const k = (at + offset) / LEAF_SIZE;
           const want = Math.min(LEAF_SIZE, n - offset);
@@ -388,7 +398,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         }
       }
     } finally {
-      slab.give(buf);
+      giveBack(local, buf);
     }
   };
 
@@ -433,11 +443,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const buf = await slab.take(length);
     try {
       // The pass's first look at this batch (before any write to it): a scan where the disk offers one.
-      const sink = local.sink;
-      const { chunk, digests } = await readHashed((offset, n, into) => (sink.scan ? sink.scan(offset, n, into) : sink.read(offset, n, into)), first * LEAF_SIZE, length, buf);
+      const { chunk, digests } = await readHashed(read(local, "scan"), first * LEAF_SIZE, length, buf);
       return { digests, readBytes: chunk.length };
     } finally {
-      slab.give(buf);
+      giveBack(local, buf);
     }
   };
 
@@ -561,10 +570,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         const length = Math.min(n * LEAF_SIZE, local.size - offset);
         const buf = await slab.take(length);
         try {
-          const back = await readHashed((at, n, into) => local.sink.read(at, n, into), offset, length, buf);
+          const back = await readHashed(read(local, "read"), offset, length, buf);
           back.digests.forEach((d, j) => (mine[k + j] = d));
         } finally {
-          slab.give(buf);
+          giveBack(local, buf);
         }
         k += n;
       }

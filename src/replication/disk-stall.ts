@@ -1,8 +1,9 @@
 /*
- * A bound on each write and flush of a local disk. A disk that stops completing them (a dying
- * disk, a hung USB bridge) would otherwise hang the run without a word: writes waiting to land make
- * the client stop reading the link (backpressure), and the stall watch on the agent
- * (Connection.watch) does not count that time, rightly, since the agent is not the one silent.
+ * A bound on each read, write and flush of a local disk. A disk that stops completing them (a
+ * dying disk, a hung USB bridge) would otherwise hang the run without a word: writes waiting to land
+ * make the client stop reading the link (backpressure), a scan that never returns sends nothing, and
+ * the stall watch on the agent (Connection.watch) does not count that time, rightly, since the agent
+ * is not the one silent.
  *
  * The operation itself cannot be called off (the kernel holds it, and a FileHandle's close waits
  * for it): the caller gets LOCAL_DISK_STALLED, and whatever the operation returns later is dropped.
@@ -12,14 +13,14 @@
  * A flush may outlast the limit on a healthy disk: fdatasync writes out everything the page cache
  * holds dirty for the file, gigabytes on a large server (the kernel's dirty limits are a share of
  * RAM) behind a slow disk. So past the limit the disk's own counters are read (`progress`, the
- * block layer's completed writes) and read again every quarter of the limit: while they move, the
- * disk is working through the backlog, and only a quarter without one completed write stalls it.
+ * block layer's completed reads and writes) and read again every quarter of the limit: while they
+ * move, the disk is working through its queue, and only a quarter with nothing completed stalls it.
  */
 import { ReplicationError } from "./errors.js";
 
 /**
  * `work`, or LOCAL_DISK_STALLED once it has not completed after `stallMs` and, where `progress`
- * can tell, the disk has completed no write for a quarter of that; `where` says what and where
+ * can tell, the disk has completed nothing for a quarter of that; `where` says what and where
  * ("client: writing /dev/sdb at 4096 MiB").
  */
 export function withinStall<T>(work: Promise<T>, stallMs: number, where: () => string, progress?: () => Promise<string | undefined>): Promise<T> {
@@ -29,7 +30,7 @@ export function withinStall<T>(work: Promise<T>, stallMs: number, where: () => s
     const quarter = Math.max(1, Math.floor(stallMs / 4));
     const stall = () => {
       settled = true;
-      const idle = seen !== undefined ? `, and the disk completed no write in the last ${duration(quarter)}` : "";
+      const idle = seen !== undefined ? `, and the disk completed no read or write in the last ${duration(quarter)}` : "";
       reject(new ReplicationError("LOCAL_DISK_STALLED", `${where()}: not completed after ${duration(stallMs)}${idle}: the local disk has stopped answering (failing, or behind a hung USB bridge or controller)`));
     };
     const check = async () => {

@@ -54,11 +54,11 @@ export interface BlockSink extends BlockSource {
   write(offset: number, data: Buffer): Promise<void>;
   flush(): Promise<void>;
   /**
-   * A value that changes whenever the disk under the sink completes a write (the block layer's
-   * counters of the device, or of the one holding an image file), so that a long flush can be told
-   * from a stalled disk (disk-stall.ts). Undefined where no such counter can be read.
+   * A value that changes whenever the disk under the sink completes a read or a write (the block
+   * layer's counters of the device, or of the one holding an image file), so that a long flush or
+   * read can be told from a stalled disk (disk-stall.ts). Undefined where no counter can be read.
    */
-  writeProgress?(): Promise<string | undefined>;
+  ioProgress?(): Promise<string | undefined>;
 }
 
 /** A disk-image file or block device: both a source and a sink. */
@@ -94,20 +94,33 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
 }
 
 /**
- * The block layer's own counters (Documentation/block/stat.rst): writes completed, sectors written,
- * and, where the kernel has them, discards completed and sectors discarded. A whole disk counts the
- * I/O of its partitions and of device-mapper volumes on it. A write still in the page cache of a
- * mounted file system is not on the device yet either: it will count when it gets there.
+ * The block layer's own counters of a device (Documentation/block/stat.rst), or undefined where they
+ * cannot be read or stand still whatever happens (I/O accounting off: queue/iostats 0). A whole disk
+ * counts the I/O of its partitions and of device-mapper volumes on it; a partition's queue is its
+ * disk's, one directory up.
  */
-async function deviceStamp(rdev: number): Promise<string | undefined> {
-  // With the disk's I/O accounting switched off (queue/iostats 0) the counters stand still
-  // whatever is written: no stamp then. A partition's queue is its disk's, one directory up.
+async function blockCounters(rdev: number): Promise<string[] | undefined> {
   const dir = sysfsOf(rdev);
   const iostats = await readFile(`${dir}/queue/iostats`, "utf8").catch(() => readFile(`${dir}/../queue/iostats`, "utf8")).catch(() => "");
   if (iostats.trim() !== "1") return undefined;
   const fields = (await readFile(`${dir}/stat`, "utf8").catch(() => "")).trim().split(/\s+/);
-  if (fields.length < 7) return undefined;
-  return [fields[4], fields[6], fields[11] ?? "", fields[13] ?? ""].join(":");
+  return fields.length < 7 ? undefined : fields;
+}
+
+/**
+ * Writes completed, sectors written, and, where the kernel has them, discards completed and sectors
+ * discarded. A write still in the page cache of a mounted file system is not on the device yet
+ * either: it will count when it gets there.
+ */
+async function deviceStamp(rdev: number): Promise<string | undefined> {
+  const f = await blockCounters(rdev);
+  return f && [f[4], f[6], f[11] ?? "", f[13] ?? ""].join(":");
+}
+
+/** Reads and writes completed: they move while the device works through its queue. */
+async function ioProgress(rdev: number): Promise<string | undefined> {
+  const f = await blockCounters(rdev);
+  return f && `${f[0]}:${f[4]}`;
 }
 
 /**
@@ -176,7 +189,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     size,
     ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side), trackWrites: () => trackWrites(sysfsOf(device), size) } : {}),
     changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
-    writeProgress: () => deviceStamp(device ?? holder),
+    ioProgress: () => ioProgress(device ?? holder),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;

@@ -203,29 +203,31 @@ describe("an agent that stops answering", () => {
 });
 
 /**
- * A target (named /dev/sdz) whose writes, or flushes, stop completing from the `from`-th on, as a
+ * A target (named /dev/sdz) whose reads, writes or flushes stop completing from the `from`-th on, as a
  * dying disk's or a hung USB bridge's do; its close then waits for them, as a FileHandle's does.
  */
-function stallingDisk(size: number, op: "write" | "flush", from: number): MemoryDisk {
+function stallingDisk(size: number, op: "read" | "write" | "flush", from: number): MemoryDisk {
   const disk = new MemoryDisk(Buffer.alloc(size), "/dev/sdz");
-  const never = new Promise<void>(() => undefined);
+  const never = new Promise<never>(() => undefined);
   let calls = 0;
   let hung = false;
   const stall =
-    <A extends unknown[]>(real: (...args: A) => Promise<void>) =>
-    (...args: A): Promise<void> => {
+    <A extends unknown[], R>(real: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
       calls += 1;
       if (calls < from) return real(...args);
       hung = true;
       return never;
     };
-  if (op === "write") disk.write = stall(disk.write.bind(disk));
+  if (op === "read") disk.read = stall(disk.read.bind(disk));
+  else if (op === "write") disk.write = stall(disk.write.bind(disk));
   else disk.flush = stall(disk.flush.bind(disk));
   disk.close = () => (hung ? never : Promise.resolve());
   return disk;
 }
 
-const stalls: { op: "write" | "flush"; from: number; message: RegExp }[] = [
+const stalls: { op: "read" | "write" | "flush"; from: number; message: RegExp }[] = [
+  { op: "read", from: 2, message: /^client: reading \/dev\/sdz at \d MiB: not completed after 300 ms: the local disk has stopped answering/ },
   { op: "write", from: 3, message: /^client: writing \/dev\/sdz at \d MiB: not completed after 300 ms: the local disk has stopped answering/ },
   { op: "flush", from: 1, message: /^client: flushing \/dev\/sdz: not completed after 300 ms: the local disk has stopped answering/ },
 ];
@@ -253,7 +255,7 @@ describe("a long flush behind a slow disk", () => {
     const source = new MemoryDisk(random(4 * MiB, "long flush"));
     let completed = 0;
     const target = Object.assign(new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz"), {
-      writeProgress: async () => `${(completed += 1)}`,
+      ioProgress: async () => `${(completed += 1)}`,
     });
     const flush = target.flush.bind(target);
     target.flush = async () => {
@@ -271,7 +273,7 @@ describe("a long flush behind a slow disk", () => {
     const source = new MemoryDisk(random(4 * MiB, "hung flush"));
     let asked = 0;
     const target = Object.assign(stallingDisk(4 * MiB, "flush", 1), {
-      writeProgress: async () => {
+      ioProgress: async () => {
         asked += 1;
         return "4711:90210";
       },
@@ -279,7 +281,7 @@ describe("a long flush behind a slow disk", () => {
     const agent = memoryAgent(source);
     await expect(replicateFrom(agent, target, { stallMs: 200 })).rejects.toMatchObject({
       code: "LOCAL_DISK_STALLED",
-      message: expect.stringMatching(/^client: flushing \/dev\/sdz: not completed after 200 ms, and the disk completed no write in the last 50 ms: the local disk has stopped answering/),
+      message: expect.stringMatching(/^client: flushing \/dev\/sdz: not completed after 200 ms, and the disk completed no read or write in the last 50 ms: the local disk has stopped answering/),
     });
     expect(asked).toBe(2);
   }, 20_000);
