@@ -93,7 +93,7 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await t.waitFor(/Local disk for \/dev\/xvdb/);
     await t.type("EXCLUDE");
     // Only the mapped disk is named as the one to be overwritten, and only a whole "yes" starts.
-    await t.waitFor(new RegExp(`Everything on ${machine.disks[0]!.device} will be overwritten\\. Start the failback\\? \\(yes/no\\)`));
+    await t.waitFor(new RegExp(`Overwrite everything on ${machine.disks[0]!.device} and start the failback\\?\\s+\\(yes/no\\)`));
     await t.type("y");
     await t.waitFor(/Type yes to start, or no to stop without writing anything \(not "y"\)/);
     await t.key("C-u");
@@ -109,7 +109,7 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await t.type("i-0bbbbccccddddeeee");
     await t.waitFor(/Local disk for \/dev\/xvda/);
     await t.type(`ALL="/dev/xvda=${machine.disks[0]!.device},/dev/xvdb=${machine.disks[1]!.device}"`);
-    await t.waitFor(/Start the failback\?/);
+    await t.waitFor(/start the failback\?/);
     await t.type("YES");
     const end = await t.waitFor(/\[exit \d+\]/, 60_000);
     expect(end).toContain("[exit 0]");
@@ -128,7 +128,7 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await t.type("i-0bbbbccccddddeeee");
     await t.waitFor(/Local disk for \/dev\/xvda/);
     await t.type(`ALL="/dev/xvda=${machine.disks[1]!.device},/dev/xvdb=${machine.disks[0]!.device}"`);
-    await t.waitFor(new RegExp(`Everything on ${machine.disks[1]!.device}, ${machine.disks[0]!.device} will be overwritten`));
+    await t.waitFor(new RegExp(`Overwrite everything on ${machine.disks[1]!.device}, ${machine.disks[0]!.device} and start`));
     await t.type("no");
     const end = await t.waitFor(/\[exit \d+\]/);
     expect(end).toContain("[exit 130]");

@@ -167,7 +167,8 @@ describe.skipIf(!isRoot || missing.length > 0)("the failback live ISO", () => {
       // Each recovery volume has exactly one local disk of its size (the seed disk is smaller),
       // so the client maps them itself and shows the plan, which the person approves.
       await serial.waitFor(/\/dev\/xvda \(40\.00 MiB\) -> \/dev\/vda \(40\.00 MiB\)\s+\/dev\/xvdb \(24\.00 MiB\) -> \/dev\/vdb/);
-      await serial.waitFor(/Everything on \/dev\/vda, \/dev\/vdb will be overwritten\. Start the failback\? \(yes\/no\)/);
+      // An 80-column console may wrap the question.
+      await serial.waitFor(/Overwrite\s+everything\s+on\s+\/dev\/vda,\s+\/dev\/vdb\s+and\s+start\s+the\s+failback\?\s+\(yes\/no\)/);
       serial.type("yes");
     });
     console.log(`interactive (bios, cdrom): the client's first prompt after ${(msToPrompt / 1000).toFixed(0)} s, rebooted after ${(result.ms / 1000).toFixed(0)} s`);

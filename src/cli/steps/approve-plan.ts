@@ -16,7 +16,8 @@ export function targetsOf(plan: Plan): string[] {
 
 export async function approvePlan(plan: Plan, prompter: Prompter): Promise<void> {
   const targets = targetsOf(plan);
-  const answer = await prompter.text(`Everything on ${targets.join(", ")} will be overwritten. Start the failback? (yes/no)`, {
+  // Short enough for one line of an 80-column console with two disks.
+  const answer = await prompter.text(`Overwrite everything on ${targets.join(", ")} and start the failback? (yes/no)`, {
     validate: (value) => (/^(yes|no)$/i.test(value) ? true : `Type yes to start, or no to stop without writing anything (not "${value}").`),
   });
   if (answer.toLowerCase() !== "yes") {
