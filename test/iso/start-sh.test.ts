@@ -305,6 +305,16 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.ip).toEqual(["-4 -o addr show dev eth1", "-4 route show default"]);
   });
 
+  // The wait for the new setup to show lasts up to 15 s: without a word, it looks like a hang.
+  it("says what it applies, and that it waits for it, before the wait", () => {
+    const applying = "Network: applying 10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2 on eth1 (waiting up to 15 s)...\n";
+    const failed = startSh({ env: { ...good, ...earlier, GATEWAY: "10.0.0.254" } });
+    expect(failed.code).toBe(7);
+    expect(failed.stdout).toBe(applying);
+    const run = startSh({ env: { ...good, ...earlier } });
+    expect(run.stdout).toBe(`${applying.replace("10.0.0.254", "10.0.0.1")}Network: eth1 10.0.0.20/24 via 10.0.0.1, DNS 10.0.0.2 (static)\n`);
+  });
+
   // The address alone proved nothing: a re-run with the same IPADDR found it there and went on,
   // "Network: ... (static)", though networkd had taken none of the new settings.
   const notTaken: [string, Record<string, string>, string, string][] = [

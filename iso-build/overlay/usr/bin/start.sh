@@ -327,6 +327,7 @@ apply_static() {
     [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
     printf '%s' "$dns"
   } >"$static_file"
+  say "Network: applying $setup on $iface (waiting up to 15 s)..."
   # Success is networkd taking the file and the new setup showing, never the old one lingering.
   if ! networkctl reload; then
     why="networkctl reload failed"
