@@ -62,10 +62,11 @@ interface Call {
   network: string | null;
 }
 
-// network: the networkd file an earlier run of start.sh left.
-function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[]; network?: string } = {}) {
+// network: the networkd file an earlier run of start.sh left; previous: the copy beside it.
+function startSh(options: { cmdline?: string; env?: Record<string, string>; args?: string[]; network?: string; previous?: string } = {}) {
   for (const file of ["calls.log", "ip.log", "sysrq-trigger", "10-failback-static.network", "10-failback-static.network.previous"]) rmSync(join(dir, file), { force: true });
   if (options.network !== undefined) writeFileSync(NETWORK_FILE, options.network);
+  if (options.previous !== undefined) writeFileSync(`${NETWORK_FILE}.previous`, options.previous);
   writeFileSync(join(dir, "cmdline"), options.cmdline ?? "BOOT_IMAGE=/live/vmlinuz boot=live components quiet");
   const result = spawnSync("bash", [START_SH, ...(options.args ?? [])], {
     env: {
@@ -365,6 +366,31 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
       expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
       expect(run.stderr).toBe(`start.sh: ${message} (journalctl -u systemd-networkd says why)\n`);
       expect(run.client).toBeUndefined();
+    });
+  }
+
+  // A run killed outright while it waited (SIGKILL: no trap runs) leaves its unchecked file in
+  // place, and beside it, as .previous, the setup before it: an earlier run's working file, or an
+  // empty one for none (DHCP). A re-run used to delete that copy, and then put the killed run's
+  // unchecked file back as "its previous static setup".
+  const unchecked = working.replace("Gateway=10.0.0.1", "Gateway=10.0.0.254");
+  const leftovers: [string, string, string | null, string][] = [
+    ["an earlier run's working file", working, working, "its previous static setup, 10.0.0.20/24 via 10.0.0.1"],
+    ["none, DHCP", "", null, "DHCP"],
+  ];
+  for (const [scenario, previous, after, before] of leftovers) {
+    it(`starts from the setup a killed run kept (${scenario}), never from that run's unchecked file`, () => {
+      const run = startSh({ network: unchecked, previous, env: { ...good, ...earlier, GATEWAY: "10.0.0.253" } });
+      expect(run.code).toBe(7);
+      expect(run.stderr).toBe(`start.sh: eth1 did not take 10.0.0.20/24 via 10.0.0.253, DNS 10.0.0.2: no default route via 10.0.0.253 on eth1; it is back on ${before} (journalctl -u systemd-networkd says why)\n`);
+      expect(run.network).toBe(after);
+      expect(run.calls.at(-1)).toMatchObject({ name: "networkctl", args: ["reconfigure", "eth1"], network: after });
+      expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+      // Once a re-run's setup takes, nothing of the killed run is left.
+      const taken = startSh({ network: unchecked, previous, env: { ...good, ...earlier } });
+      expect(taken.code).toBe(0);
+      expect(taken.network).toBe(working);
+      expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
     });
   }
 

@@ -304,12 +304,21 @@ static_in_place() {
 # Everything is checked before anything changes, so a typo never leaves the network half set;
 # and if networkd cannot apply it after all, the interface goes back to what it had: an earlier
 # run's static setup (at a static-only site DHCP is no network at all), else DHCP.
+# Until the new setup shows, $previous holds the last setup known to work, empty for none (DHCP).
+# One still there on entry was left by a run killed outright (no trap runs for SIGKILL): the file
+# beside it is that run's unchecked setup, never a working one.
 apply_static() {
   local setup="$IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}}" why="" missing="" waited=0
   local previous=$static_file.previous before="DHCP" old_iface old_setup ifaces=("$iface")
   mkdir -p "${static_file%/*}"
+  if [[ -e $previous ]]; then
+    if [[ -s $previous ]]; then
+      mv -f "$previous" "$static_file" || { say "start.sh: could not put back $previous, the last setup known to work; the network is unchanged" >&2; return 1; }
+    else
+      rm -f "$static_file" "$previous"
+    fi
+  fi
   # The copy's name does not end in .network: networkd never reads it.
-  rm -f "$previous"
   if [[ -e $static_file ]]; then
     cp "$static_file" "$previous" || { say "start.sh: could not keep a copy of $static_file; the network is unchanged" >&2; return 1; }
     old_iface=$(awk -F= '$1 == "Name" { print $2; exit }' "$previous")
@@ -321,6 +330,8 @@ apply_static() {
       before="DHCP, and $old_iface on its previous static setup, $old_setup"
       ifaces+=("$old_iface")
     fi
+  else
+    : >"$previous" || { say "start.sh: could not write $previous; the network is unchanged" >&2; return 1; }
   fi
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
@@ -340,7 +351,7 @@ apply_static() {
     done
   fi
   if [[ -n $why ]]; then
-    if [[ -e $previous ]]; then mv -f "$previous" "$static_file"; else rm -f "$static_file"; fi
+    if [[ -s $previous ]]; then mv -f "$previous" "$static_file"; else rm -f "$static_file" "$previous"; fi
     if networkctl reload && networkctl reconfigure "${ifaces[@]}"; then
       say "start.sh: $iface did not take $setup: $why; it is back on $before (journalctl -u systemd-networkd says why)" >&2
     else
