@@ -55,6 +55,15 @@ for (const [name, carrier] of [["lo", null], ["eth0", "0"], ["eth1", "1"]] as co
   }
 }
 
+// A static address, and eth1 as an earlier run of start.sh left it with that address: 10.0.0.20/24
+// and the default route via 10.0.0.1, as `ip` shows them, and the networkd file it wrote.
+const good = { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "255.255.255.0", GATEWAY: "10.0.0.1", DNS: "10.0.0.2" };
+const earlierIp = {
+  IP_ADDR: "2: eth1    inet 10.0.0.20/24 brd 10.0.0.255 scope global eth1\\       valid_lft forever preferred_lft forever\n",
+  IP_ROUTE: "default via 10.0.0.1 dev eth1 proto static\n",
+};
+const working = "[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=10.0.0.20/24\nGateway=10.0.0.1\nDNS=10.0.0.2\n";
+
 interface Call {
   name: string;
   args: string[];
@@ -232,7 +241,6 @@ describe("start.sh: the DRS variables become the client's flags", () => {
 });
 
 describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
-  const good = { CONFIG_NETWORK: "1", IPADDR: "10.0.0.20", NETMASK: "255.255.255.0", GATEWAY: "10.0.0.1", DNS: "10.0.0.2" };
   const refused: [Record<string, string>, string][] = [
     [{ IPADDR: "10.0.0.300" }, 'IPADDR="10.0.0.300" is not an IPv4 address'],
     [{ IPADDR: "" }, "CONFIG_NETWORK=1 needs IPADDR"],
@@ -291,12 +299,7 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
     expect(run.client).toBeUndefined();
   });
 
-  // eth1 as an earlier run of start.sh left it: 10.0.0.20/24 and the default route via 10.0.0.1.
-  const earlier = {
-    IP_ADDR: "2: eth1    inet 10.0.0.20/24 brd 10.0.0.255 scope global eth1\\       valid_lft forever preferred_lft forever\n",
-    IP_ROUTE: "default via 10.0.0.1 dev eth1 proto static\n",
-    PATH: `${NO_WAIT}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin`,
-  };
+  const earlier = { ...earlierIp, PATH: `${NO_WAIT}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin` };
 
   it("says the static address is in place once its address and its default route show", () => {
     const run = startSh({ env: { ...good, ...earlier } });
@@ -335,7 +338,6 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
 
   // An earlier run's working file. A failed re-run used to delete it, "back on DHCP": at a site
   // with static addresses only, no network at all.
-  const working = "[Match]\nName=eth1\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=10.0.0.20/24\nGateway=10.0.0.1\nDNS=10.0.0.2\n";
   const putBack: [string, Record<string, string>, string, string[]][] = [
     [
       "a new GATEWAY's route never shows",
@@ -391,6 +393,28 @@ describe("start.sh: a static address (CONFIG_NETWORK=1)", () => {
       expect(taken.code).toBe(0);
       expect(taken.network).toBe(working);
       expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+    });
+  }
+
+  // SIGTERM while start.sh waits for the new setup (systemd stopping the console, a kill): `sleep`
+  // sends it, to start.sh, so it comes inside the wait.
+  const terminating = join(dir, "terminating");
+  mkdirSync(terminating);
+  writeFileSync(join(terminating, "sleep"), "#!/bin/sh\nkill -TERM $PPID\n");
+  chmodSync(join(terminating, "sleep"), 0o755);
+  const terminated: [string, string | undefined, string | null, string][] = [
+    ["an earlier run's working setup", working, working, "its previous static setup, 10.0.0.20/24 via 10.0.0.1"],
+    ["DHCP", undefined, null, "DHCP"],
+  ];
+  for (const [scenario, network, after, before] of terminated) {
+    it(`puts back what the interface had (${scenario}) when SIGTERM stops the wait, and exits 130`, () => {
+      const run = startSh({ network, env: { ...good, ...earlier, GATEWAY: "10.0.0.254", ON_FAILURE: "reboot", PATH: `${terminating}:${dir}:/usr/sbin:/usr/bin:/sbin:/bin` } });
+      expect(run.code).toBe(130);
+      expect(run.stderr).toBe(`start.sh: cancelled before eth1 took 10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2; it is back on ${before}\n`);
+      expect(run.network).toBe(after);
+      expect(run.calls.at(-1)).toMatchObject({ name: "networkctl", args: ["reconfigure", "eth1"], network: after });
+      expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+      expect(run.calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
     });
   }
 
@@ -478,6 +502,51 @@ describe("console-launch: whatever way start.sh ends, the console is left with a
     const screen = pressCtrlC(1.5, { DHCP_WAIT: "20" });
     expect(screen).toContain("MOTD");
     expect(screen).toContain("ROOT-SHELL");
+  });
+
+  // The wait for a static address may last 15 s, long enough to invite a Ctrl-C: it used to leave
+  // networkd on the new, unchecked file, the working one only as .previous.
+  it("after Ctrl-C while start.sh waits for a static address, back on the earlier run's working setup", () => {
+    const waiting = join(consoleDir, "waiting");
+    mkdirSync(waiting, { recursive: true });
+    // The wait's `sleep`, which shows on the screen when it starts: Ctrl-C comes inside the wait.
+    writeFileSync(join(waiting, "sleep"), '#!/bin/sh\necho "(in the wait)" >&2\nexec /bin/sleep "$@"\n');
+    chmodSync(join(waiting, "sleep"), 0o755);
+    for (const file of ["calls.log", "10-failback-static.network.previous"]) rmSync(join(dir, file), { force: true });
+    writeFileSync(NETWORK_FILE, working);
+    writeFileSync(join(dir, "cmdline"), "boot=live quiet");
+    // consoleDir's `ip` shows no address: the new setup never shows.
+    const screen = pressKey("\x03", "(in the wait)", { ...good, GATEWAY: "10.0.0.254", ON_FAILURE: "reboot" }, `${waiting}:${consoleDir}`);
+    expect(readFileSync(NETWORK_FILE, "utf8")).toBe(working);
+    expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
+    const calls = readFileSync(join(dir, "calls.log"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Call);
+    expect(calls.at(-1)).toMatchObject({ name: "networkctl", args: ["reconfigure", "eth1"], network: working });
+    expect(calls.filter((c) => c.name !== "networkctl")).toEqual([]); // no client, no reboot
+    const cancelled = "start.sh: cancelled before eth1 took 10.0.0.20/24 via 10.0.0.254, DNS 10.0.0.2; it is back on its previous static setup, 10.0.0.20/24 via 10.0.0.1";
+    expect(screen).toContain(cancelled);
+    expect(screen.indexOf("Network: applying 10.0.0.20/24 via 10.0.0.254")).toBeLessThan(screen.indexOf(cancelled));
+    expect(screen).toContain("MOTD");
+    expect(screen).toContain("ROOT-SHELL");
+  });
+
+  // The put-back is for the wait only: a Ctrl-C that stops the client, once the new setup took,
+  // must leave it in place.
+  it("after Ctrl-C stops the client once a static address took, which stays", () => {
+    const client = join(consoleDir, "static-client");
+    mkdirSync(client, { recursive: true });
+    writeFileSync(join(client, "failback-client"), '#!/bin/sh\necho "(client running)"\nexec /bin/sleep 5\n');
+    chmodSync(join(client, "failback-client"), 0o755);
+    for (const file of ["calls.log", "10-failback-static.network.previous"]) rmSync(join(dir, file), { force: true });
+    writeFileSync(NETWORK_FILE, working);
+    writeFileSync(join(dir, "cmdline"), "boot=live quiet");
+    // Without consoleDir: `ip` shows the earlier run's address and route, so a new DNS takes at once.
+    const screen = pressKey("\x03", "(client running)", { ...good, ...earlierIp, DNS: "10.0.0.3" }, client);
+    expect(screen).toContain("Network: eth1 10.0.0.20/24 via 10.0.0.1, DNS 10.0.0.3 (static)");
+    // start.sh ends on the Ctrl-C as it did before there was a put-back: without a word of its own.
+    expect(screen.slice(screen.indexOf("(client running)"))).not.toContain("start.sh");
+    expect(screen).toContain("ROOT-SHELL");
+    expect(readFileSync(NETWORK_FILE, "utf8")).toBe(working.replace("DNS=10.0.0.2", "DNS=10.0.0.3"));
+    expect(existsSync(`${NETWORK_FILE}.previous`)).toBe(false);
   });
 
   it("after Ctrl-C during the countdown to the reboot into the restored system", () => {

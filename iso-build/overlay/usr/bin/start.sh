@@ -20,7 +20,8 @@
 # A variable set in the environment wins over the same name on the kernel command line.
 # Exit code: the client's (docs/cli.md), unless ON_SUCCESS / ON_FAILURE powers the machine off or
 # reboots it; start.sh's own, before the client runs and whatever ON_FAILURE says: 2 for a bad
-# variable, 7 when networkd cannot apply the static address.
+# variable, 7 when networkd cannot apply the static address, 130 when Ctrl-C or SIGTERM stops the
+# wait for it (the interface back on what it had, either way).
 # For its tests on another machine: FAILBACK_CMDLINE, FAILBACK_NETWORK_FILE, FAILBACK_SYS_NET,
 # FAILBACK_BOOT_MEDIUM and FAILBACK_SYSRQ stand for /proc/cmdline, the networkd file,
 # /sys/class/net, the boot device and sysrq.
@@ -302,14 +303,15 @@ static_in_place() {
 }
 
 # Everything is checked before anything changes, so a typo never leaves the network half set;
-# and if networkd cannot apply it after all, the interface goes back to what it had: an earlier
-# run's static setup (at a static-only site DHCP is no network at all), else DHCP.
+# and if networkd cannot apply it after all, or Ctrl-C or SIGTERM stops the wait for it, the
+# interface goes back to what it had: an earlier run's static setup (at a static-only site DHCP is
+# no network at all), else DHCP.
 # Until the new setup shows, $previous holds the last setup known to work, empty for none (DHCP).
 # One still there on entry was left by a run killed outright (no trap runs for SIGKILL): the file
 # beside it is that run's unchecked setup, never a working one.
 apply_static() {
   local setup="$IPADDR/$prefix${GATEWAY:+ via $GATEWAY}${dns:+, DNS ${servers[*]}}" why="" missing="" waited=0
-  local previous=$static_file.previous before="DHCP" old_iface old_setup ifaces=("$iface")
+  local previous=$static_file.previous before="DHCP" old_iface old_setup ifaces=("$iface") traps
   mkdir -p "${static_file%/*}"
   if [[ -e $previous ]]; then
     if [[ -s $previous ]]; then
@@ -333,6 +335,11 @@ apply_static() {
   else
     : >"$previous" || { say "start.sh: could not write $previous; the network is unchanged" >&2; return 1; }
   fi
+  # The wait may last 15 s, long enough to invite a Ctrl-C: left to its default, it would leave
+  # networkd on the unchecked file. The caller's traps come back once the wait is over, so
+  # a later Ctrl-C (the client's) never puts anything back.
+  traps=$(trap -p INT TERM)
+  trap 'static_cancelled' INT TERM
   {
     printf '[Match]\nName=%s\n\n[Network]\nDHCP=no\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nAddress=%s/%s\n' "$iface" "$IPADDR" "$prefix"
     [[ -n ${GATEWAY:-} ]] && printf 'Gateway=%s\n' "$GATEWAY"
@@ -351,16 +358,38 @@ apply_static() {
     done
   fi
   if [[ -n $why ]]; then
-    if [[ -s $previous ]]; then mv -f "$previous" "$static_file"; else rm -f "$static_file" "$previous"; fi
-    if networkctl reload && networkctl reconfigure "${ifaces[@]}"; then
+    if static_put_back; then
       say "start.sh: $iface did not take $setup: $why; it is back on $before (journalctl -u systemd-networkd says why)" >&2
     else
       say "start.sh: $iface did not take $setup: $why; networkctl failed again, putting it back on $before (journalctl -u systemd-networkd says why)" >&2
     fi
+    trap - INT TERM
+    eval "$traps"
     return 1
   fi
+  # The traps first: once $previous is gone, a cancel would have nothing right to put back.
+  trap - INT TERM
+  eval "$traps"
   rm -f "$previous"
   say "Network: $iface $setup (static)"
+}
+
+# Run within apply_static, on its variables. Ctrl-C and SIGTERM are ignored from here on, networkctl
+# inherits that: a second Ctrl-C must not stop the put-back half way.
+static_put_back() {
+  trap '' INT TERM
+  if [[ -s $previous ]]; then mv -f "$previous" "$static_file"; else rm -f "$static_file" "$previous"; fi
+  networkctl reload && networkctl reconfigure "${ifaces[@]}"
+}
+
+# 130, as the client's own cancel (docs/cli.md): nothing is rebooted, whatever ON_FAILURE says.
+static_cancelled() {
+  if static_put_back; then
+    say "start.sh: cancelled before $iface took $setup; it is back on $before" >&2
+  else
+    say "start.sh: cancelled before $iface took $setup; networkctl failed, putting it back on $before (journalctl -u systemd-networkd says why)" >&2
+  fi
+  exit 130
 }
 
 wait_for_dhcp() {
