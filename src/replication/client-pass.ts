@@ -80,8 +80,10 @@ export interface LocalVolume {
    * fine from the cache: kept here, it fails every pass that ends on this disk.
    */
   flushError?: unknown;
-  /** A write or flush on it never completed (disk-stall.ts): it is closed without waiting for that. */
+  /** A read, write or flush on it never completed (disk-stall.ts). */
   stalled?: boolean;
+  /** Reads, writes and flushes started on the sink and not yet settled. */
+  pending?: number;
 }
 
 export interface PassCounts {
@@ -268,13 +270,27 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     return e;
   };
 
-  /** The local disk's writes and flushes, each bounded by the stall limit. */
+  /**
+   * The local disk's reads, writes and flushes, each bounded by the stall limit and counted while
+   * under way (`pending`: the run's end must not wait to close a disk with one still in the kernel).
+   * A stall ends the run: the slab is closed too, since buffers lent to reads that may never return
+   * are gone, and a read-back waiting for one would hold the run's end for ever.
+   */
   const stallMs = settings.stallMs ?? STALL_MS;
-  const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> =>
-    withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
-      if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") local.stalled = true;
+  const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> => {
+    local.pending = (local.pending ?? 0) + 1;
+    const settle = () => {
+      local.pending! -= 1;
+    };
+    work.then(settle, settle);
+    return withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
+      if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") {
+        local.stalled = true;
+        slab.close(error);
+      }
       throw error;
     });
+  };
   const write = (local: LocalVolume, offset: number, data: Buffer) => bounded(local, local.sink.write(offset, data), () => `client: writing ${local.sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
   const flush = (local: LocalVolume) => bounded(local, local.sink.flush(), () => `client: flushing ${local.sink.path}`);
   /** A read of the local disk, bounded like its writes: a disk whose reads hang must not hang the run. */

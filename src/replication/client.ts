@@ -259,12 +259,13 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
     }
     return await replicateVolumes(connect, options, locals);
   } finally {
-    // A FileHandle's close waits for the operations pending on it: a disk that stopped answering
-    // is asked to close, and the run ends without waiting for it.
+    // A FileHandle's close waits for the operations pending on it: a disk with one still under way
+    // (it stopped answering, or the run was cancelled while it hung) is asked to close, and the run
+    // ends without waiting for it.
     await Promise.all(
       locals.map((l) => {
         const closing = l.sink.close().catch(() => undefined);
-        return l.stalled ? undefined : closing;
+        return l.stalled || (l.pending ?? 0) > 0 ? undefined : closing;
       }),
     );
   }

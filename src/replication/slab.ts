@@ -23,7 +23,9 @@ export class Slab {
   private carved = 0;
   /** Bytes counted for each buffer that is not a unit of the arena, by its memory. */
   private readonly own = new Map<ArrayBufferLike, number>();
-  private waiters: { size: number; wake: () => void }[] = [];
+  private waiters: { size: number; wake: () => void; fail: (error: Error) => void }[] = [];
+  /** Why the slab was closed: every take fails with it from then on. */
+  private closed: Error | null = null;
 
   /**
    * `budget` bytes in all, in buffers of `unit` bytes (the usual batch) so that any free buffer
@@ -41,10 +43,11 @@ export class Slab {
   }
 
   async take(bytes: number): Promise<Buffer> {
+    if (this.closed) throw this.closed;
     const size = Math.max(bytes, this.unit);
     if (this.waiters.length > 0 || !this.fits(size)) {
       // give() counts this buffer as in use before waking this caller, so no one can overbook.
-      await new Promise<void>((wake) => this.waiters.push({ size, wake }));
+      await new Promise<void>((wake, fail) => this.waiters.push({ size, wake, fail }));
     } else {
       this.inUse += size;
     }
@@ -73,6 +76,18 @@ export class Slab {
     const buf = size === this.unit ? Buffer.allocUnsafeSlow(size) : alignedBuffer(size);
     this.own.set(buf.buffer, size);
     return buf;
+  }
+
+  /**
+   * Ends the slab for a run that is over: whoever waits for a buffer, and whoever asks for one from
+   * now on, gets `error`. For a disk that stopped answering: the buffers lent to its reads may never
+   * come back, and a take waiting for them would hold the run's end for ever.
+   */
+  close(error: Error): void {
+    this.closed ??= error;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.fail(this.closed);
   }
 
   give(buf: Buffer): void {

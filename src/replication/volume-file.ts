@@ -15,7 +15,7 @@
  * speed, never the bytes.
  */
 import { execFile } from "node:child_process";
-import { constants } from "node:fs";
+import { constants, readFileSync } from "node:fs";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { isAligned } from "./aligned.js";
 import { ioError, ReplicationError } from "./errors.js";
@@ -97,13 +97,21 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
  * The block layer's own counters of a device (Documentation/block/stat.rst), or undefined where they
  * cannot be read or stand still whatever happens (I/O accounting off: queue/iostats 0). A whole disk
  * counts the I/O of its partitions and of device-mapper volumes on it; a partition's queue is its
- * disk's, one directory up.
+ * disk's, one directory up. Read synchronously: sysfs answers from memory, while the thread pool
+ * may be full of operations stuck on the very disk in question (see `ioProgress`).
  */
-async function blockCounters(rdev: number): Promise<string[] | undefined> {
+function blockCounters(rdev: number): string[] | undefined {
   const dir = sysfsOf(rdev);
-  const iostats = await readFile(`${dir}/queue/iostats`, "utf8").catch(() => readFile(`${dir}/../queue/iostats`, "utf8")).catch(() => "");
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const iostats = read(`${dir}/queue/iostats`) || read(`${dir}/../queue/iostats`);
   if (iostats.trim() !== "1") return undefined;
-  const fields = (await readFile(`${dir}/stat`, "utf8").catch(() => "")).trim().split(/\s+/);
+  const fields = read(`${dir}/stat`).trim().split(/\s+/);
   return fields.length < 7 ? undefined : fields;
 }
 
@@ -113,14 +121,31 @@ async function blockCounters(rdev: number): Promise<string[] | undefined> {
  * either: it will count when it gets there.
  */
 async function deviceStamp(rdev: number): Promise<string | undefined> {
-  const f = await blockCounters(rdev);
+  const f = blockCounters(rdev);
   return f && [f[4], f[6], f[11] ?? "", f[13] ?? ""].join(":");
 }
 
-/** Reads and writes completed: they move while the device works through its queue. */
-async function ioProgress(rdev: number): Promise<string | undefined> {
-  const f = await blockCounters(rdev);
-  return f && `${f[0]}:${f[4]}`;
+/** Reads, writes and cache flushes completed: they move while the device works through its queue. */
+function ioProgress(rdev: number): string | undefined {
+  const f = blockCounters(rdev);
+  return f && `${f[0]}:${f[4]}:${f[15] ?? ""}`;
+}
+
+/**
+ * Where no device counts an image file's I/O (btrfs, ZFS, NFS, overlay: the file system's device
+ * number is an anonymous one), the kernel's dirty and under-writeback page counts: they move while
+ * any writeback makes progress, and stand still when it is stuck.
+ */
+function writebackProgress(): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync("/proc/meminfo", "utf8");
+  } catch {
+    return undefined;
+  }
+  const dirty = /^Dirty:\s+(\d+)/m.exec(text)?.[1];
+  const writeback = /^Writeback:\s+(\d+)/m.exec(text)?.[1];
+  return dirty === undefined || writeback === undefined ? undefined : `${dirty}:${writeback}`;
 }
 
 /**
@@ -189,7 +214,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     size,
     ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side), trackWrites: () => trackWrites(sysfsOf(device), size) } : {}),
     changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
-    ioProgress: () => ioProgress(device ?? holder),
+    ioProgress: async () => ioProgress(device ?? holder) ?? (device === undefined ? writebackProgress() : undefined),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;

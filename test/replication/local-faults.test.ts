@@ -248,6 +248,52 @@ describe("a local disk that stops answering", () => {
   }
 });
 
+describe("a local disk whose reads stop answering", () => {
+  it("in a continuous pass, with read buffers lent to the stuck reads, still ends the run with LOCAL_DISK_STALLED", async () => {
+    // Every batch changed on the Recovery Instance: the agent asks for the leaves of each, each
+    // request reads, and every read from then on hangs. Their buffers never come back, and a
+    // landing step's read-back would wait for one for ever.
+    const source = new MemoryDisk(random(8 * MiB, "reads stop"));
+    const target = new MemoryDisk(Buffer.alloc(8 * MiB), "/dev/sdz");
+    const read = target.read.bind(target);
+    let reads = 0;
+    let hangAfter = Infinity;
+    target.read = (offset, length, into) => ((reads += 1) > hangAfter ? new Promise<never>(() => undefined) : read(offset, length, into));
+    const run = replicateFrom(memoryAgent(source), target, {
+      stallMs: 300,
+      continueAfter: (pass) => {
+        if (pass !== 1) return false;
+        random(8 * MiB, "changed").copy(source.bytes, 0);
+        hangAfter = reads + 1;
+        return true;
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: "LOCAL_DISK_STALLED", message: expect.stringMatching(/^client: reading \/dev\/sdz at \d+ MiB: not completed after 300 ms/) });
+  }, 20_000);
+
+  it("a cancel while a scan hangs ends the run at once, without waiting to close the disk", async () => {
+    const source = new MemoryDisk(random(4 * MiB, "cancel hung"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz");
+    const read = target.read.bind(target);
+    const cancel = new AbortController();
+    let scans = 0;
+    let hung = false;
+    const never = new Promise<never>(() => undefined);
+    // Like a FileHandle: a close waits for the operation still pending on it.
+    const scanning = Object.assign(target, {
+      scan: (offset: number, length: number, into?: Buffer) => {
+        if ((scans += 1) < 2) return read(offset, length, into);
+        hung = true;
+        setImmediate(() => cancel.abort());
+        return never;
+      },
+      close: () => (hung ? never : Promise.resolve()),
+    });
+    // A stall limit far beyond the test's own timeout: only the cancel can end this run.
+    await expect(replicateFrom(memoryAgent(source), scanning, { stallMs: 600_000, signal: cancel.signal })).rejects.toMatchObject({ code: "CANCELLED" });
+  }, 20_000);
+});
+
 describe("a long flush behind a slow disk", () => {
   // fdatasync waits for everything the page cache holds dirty: minutes on a large server behind a
   // slow disk. The disk's counters tell that apart from a stall.
