@@ -132,9 +132,9 @@ function ioProgress(rdev: number): string | undefined {
 }
 
 /**
- * Where no device counts an image file's I/O (btrfs, ZFS, NFS, overlay: the file system's device
- * number is an anonymous one), the kernel's dirty and under-writeback page counts: they move while
- * any writeback makes progress, and stand still when it is stuck.
+ * Where no device counts the I/O (an image file on btrfs, ZFS, NFS or overlay, whose device number
+ * is an anonymous one; a device with its I/O accounting off), the kernel's dirty and under-writeback
+ * page counts: they move while any writeback makes progress, and stand still when it is stuck.
  */
 function writebackProgress(): string | undefined {
   let text: string;
@@ -214,7 +214,7 @@ export async function openVolume(path: string, mode: "read" | "write", side: "ag
     size,
     ...(device !== undefined ? { refresh: () => dropDeviceCache(path, side), trackWrites: () => trackWrites(sysfsOf(device), size) } : {}),
     changeStamp: () => (device !== undefined ? deviceStamp(device) : fileStamp(handle).catch(() => undefined)),
-    ioProgress: async () => ioProgress(device ?? holder) ?? (device === undefined ? writebackProgress() : undefined),
+    ioProgress: async () => ioProgress(device ?? holder) ?? writebackProgress(),
     read,
     async scan(offset, length, into) {
       const viaDirect = direct;
