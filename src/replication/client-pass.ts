@@ -143,7 +143,7 @@ export interface PassSettings {
    * three batches per volume. A pass makes its own when none is given. */
   slab?: Slab;
   /** Silence from the agent, while it owes answers, after which the link is dropped (Connection.watch);
-   * also the time a local write or flush may take before the disk counts as stalled (disk-stall.ts). */
+   * also the time a local read, write or flush may take before the disk counts as stalled (disk-stall.ts). */
   stallMs?: number;
   signal?: AbortSignal;
   onEvent?: (event: ReplicationEvent) => void;
