@@ -71,7 +71,9 @@ export async function runFailback(ctx: FlowContext): Promise<ExitCode> {
     agent: `${plan.agent.host}:${plan.agent.port}`,
     throttleMbps: plan.throttleMbps,
   });
-  if (prompter) await approvePlan(plan, prompter);
+  // --device-mapping names the disks to overwrite on the command line: that is the consent, as
+  // --no-prompt is, and a runbook that gives it must not stop at a question.
+  if (prompter && settings.deviceMapping === undefined) await approvePlan(plan, prompter);
 
   const pairing = await pair(
     connection,

@@ -2,8 +2,8 @@
  * The interactive flow driven as a person would, in a real terminal (tmux): typing credentials,
  * a wrong region asked again, choosing the instance by number (a wrong number first) and by id, a
  * per-volume mapping with EXCLUDE, the whole mapping as one ALL= line, and the plan approved (only
- * by a whole "yes") or declined. Local disks are real loop devices (root), so the list of instances
- * that fit is the real one.
+ * by a whole "yes") or declined, or not asked when --device-mapping gave the disks. Local disks are
+ * real loop devices (root), so the list of instances that fit is the real one.
  */
 import { execFileSync } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
@@ -48,10 +48,10 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     await fw?.stop();
   });
 
-  async function startClient(): Promise<Terminal> {
+  async function startClient(...flags: string[]): Promise<Terminal> {
     const env = Object.fromEntries(Object.entries(fw.env()).filter((e): e is [string, string] => e[1] !== undefined));
     const t = await Terminal.start(
-      [process.execPath, dist("failback-client"), "--once", "--system-root", machine.root, "--allow-loop", "--agent-address", fw.agentAddress, "--state-dir", join(fw.dir, "tty-state")],
+      [process.execPath, dist("failback-client"), "--once", "--system-root", machine.root, "--allow-loop", "--agent-address", fw.agentAddress, "--state-dir", join(fw.dir, "tty-state"), ...flags],
       { ...env, TERM: "xterm" },
     );
     terminals.push(t);
@@ -135,6 +135,15 @@ describe.skipIf(!canUseLoops || !hasTmux)("failback-client at a terminal", () =>
     expect(end).toContain("failback-client: the plan was declined at the prompt; nothing was written");
     expect(end).not.toContain("Waiting for the agent");
     expect(await Promise.all(machine.disks.map((d) => sha256File(d.device)))).toEqual(before);
+  });
+
+  it("with --device-mapping, the flags are the consent: no question after the instance", async () => {
+    const t = await startClient("--device-mapping", `/dev/xvda=${machine.disks[0]!.device},/dev/xvdb=${machine.disks[1]!.device}`);
+    await t.type("i-0bbbbccccddddeeee");
+    const end = await t.waitFor(/\[exit \d+\]/, 60_000);
+    expect(end).toContain("[exit 0]");
+    expect(end).not.toContain("start the failback?");
+    expect(await sha256File(machine.disks[0]!.device)).toBe(await sha256File(fw.recoveryImages[0]!));
   });
 
   it("Ctrl-C at a prompt exits cleanly, writing nothing", async () => {

@@ -1,9 +1,9 @@
 /*
  * Step 8b: at a terminal, the person approves the plan before anything can be written. The mapping
- * may have been made without a question (the automatic mapping, --device-mapping), and pairing can
- * then wait minutes, so this is the last point where someone is surely watching. Only a whole "yes"
- * starts: a stray Enter or "y" typed ahead into the prompt must not erase a disk. Under --no-prompt
- * (or without a terminal) the flags are the consent and nothing is asked.
+ * may have been made without a question (the automatic mapping), and pairing can then wait minutes,
+ * so this is the last point where someone is surely watching. Only a whole "yes" starts: a stray
+ * Enter or "y" typed ahead into the prompt must not erase a disk. Under --no-prompt (or without a
+ * terminal), or with --device-mapping, the flags are the consent and nothing is asked.
  */
 import { CliError, EXIT } from "../exit-codes.js";
 import type { Prompter } from "../prompts.js";
