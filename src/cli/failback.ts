@@ -1,7 +1,8 @@
 /*
  * The failback, as a table of contents: settings -> credentials -> inventory -> instance ->
- * mapping -> plan (approved, at a terminal) -> pair -> replicate -> finish. Each step lives in steps/ and takes what it needs
- * as parameters; this file only orders them and says what happens to the person.
+ * mapping -> plan (approved, at a terminal) -> pair -> replicate -> finish. Each step lives in
+ * steps/ and takes what it needs as parameters; this file only orders them and says what happens
+ * to the person.
  */
 import type { ConsoleOut } from "./console.js";
 import type { Log } from "./log.js";
