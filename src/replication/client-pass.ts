@@ -277,19 +277,27 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
    * are gone, and a read-back waiting for one would hold the run's end for ever.
    */
   const stallMs = settings.stallMs ?? STALL_MS;
+  /** The disk operations under way, bounded: an attempt that fails waits for them to settle. */
+  const underway = new Set<Promise<unknown>>();
   const bounded = <T>(local: LocalVolume, work: Promise<T>, where: () => string): Promise<T> => {
     local.pending = (local.pending ?? 0) + 1;
     const settle = () => {
       local.pending! -= 1;
     };
     work.then(settle, settle);
-    return withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
-      if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") {
+    const bound = withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
+      // A failed or stalled read ends the attempt whatever the link did, as a failed write does.
+      const fault = onDisk(error);
+      if (fault.code === "LOCAL_DISK_STALLED") {
         local.stalled = true;
-        slab.close(error);
+        slab.close(fault);
       }
-      throw error;
+      throw fault;
     });
+    underway.add(bound);
+    const done = () => underway.delete(bound);
+    bound.then(done, done);
+    return bound;
   };
   const write = (local: LocalVolume, offset: number, data: Buffer) => bounded(local, local.sink.write(offset, data), () => `client: writing ${local.sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
   const flush = (local: LocalVolume) => bounded(local, local.sink.flush(), () => `client: flushing ${local.sink.path}`);
@@ -672,6 +680,10 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     if (!connection.failed) connection.fail(error instanceof ReplicationError ? error : new ReplicationError("AGENT_UNREACHABLE", String(error), { cause: error }));
     await Promise.allSettled(perVolume.map((v) => v.landed));
     await Promise.allSettled(perVolume.map((v) => v.flushing));
+    // And for reads still under way: one failing as the link drops is the disk's failure, not the
+    // link's, and must end the run rather than pass unseen on a retry that reads fine. Not on a
+    // cancel: a read hung on the disk would hold it until the stall limit.
+    if (!settings.signal?.aborted) await Promise.allSettled([...underway]);
     throw diskFault ?? error;
   } finally {
     unwatch();

@@ -93,7 +93,8 @@ describe("the client's own disk", () => {
       }
     };
     await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR" });
-    expect(agent.pairs.length).toBe(2);
+    // The dropped attempt waits for its flush, whose failure is the disk's: no retry over it.
+    expect(agent.pairs.length).toBe(1);
   });
 
   it("ends the run on a write that fails just after the link dropped, rather than retrying it", async () => {
@@ -113,6 +114,24 @@ describe("the client's own disk", () => {
       throw ioError("client", "writing", target.path, offset, Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" }));
     };
     await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: "client: writing /dev/sdz at 1 MiB: EIO" });
+    expect(agent.pairs.length).toBe(1);
+  });
+
+  it("ends the run on a read of its own disk that fails just after the link dropped, rather than retrying it", async () => {
+    const source = new MemoryDisk(random(4 * MiB, "read eio after cut"));
+    const target = new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz");
+    const agent = memoryAgent(source);
+    // The scan of the second batch fails once, as the link drops; a retry would read it fine.
+    const read = target.read.bind(target);
+    let failed = false;
+    target.read = async (offset, length, into) => {
+      if (failed || offset < MiB) return read(offset, length, into);
+      failed = true;
+      agent.pairs[0]!.client.terminate();
+      await new Promise((resolve) => setImmediate(resolve));
+      throw ioError("client", "reading", target.path, offset, Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" }));
+    };
+    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: "client: reading /dev/sdz at 1 MiB: EIO" });
     expect(agent.pairs.length).toBe(1);
   });
 
