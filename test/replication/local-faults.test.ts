@@ -97,41 +97,30 @@ describe("the client's own disk", () => {
     expect(agent.pairs.length).toBe(1);
   });
 
-  it("ends the run on a write that fails just after the link dropped, rather than retrying it", async () => {
-    // The link drops while a write is under way, and the write then fails (EIO): a retry would
-    // write those bytes again over a new link and hide that the disk failed a write.
-    const source = new MemoryDisk(random(4 * MiB, "eio after cut"));
+  // The link drops while a write (or the scan of a batch) is under way, and it then fails with EIO:
+  // a retry would write or read those bytes again over a new link, fine this time, and hide that
+  // the disk failed.
+  it.each([
+    { op: "write", verb: "writing" },
+    { op: "read", verb: "reading" },
+  ] as const)("ends the run on a $op that fails just after the link dropped, rather than retrying it", async ({ op, verb }) => {
+    const source = new MemoryDisk(random(4 * MiB, `${op} eio after cut`));
     const target = new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz");
     const agent = memoryAgent(source);
+    let failed = false;
+    const failOnce = async (offset: number): Promise<boolean> => {
+      if (failed || offset < MiB) return false;
+      failed = true;
+      agent.pairs[0]!.client.terminate();
+      // The link reports its close on the next turn: the connection has failed when the disk does.
+      await new Promise((resolve) => setImmediate(resolve));
+      throw ioError("client", verb, target.path, offset, Object.assign(new Error(`EIO: i/o error, ${op}`), { code: "EIO" }));
+    };
     const write = target.write.bind(target);
-    let failed = false;
-    target.write = async (offset, data) => {
-      if (failed || offset < MiB) return write(offset, data);
-      failed = true;
-      agent.pairs[0]!.client.terminate();
-      // The link reports its close on the next turn: the connection has failed when the write does.
-      await new Promise((resolve) => setImmediate(resolve));
-      throw ioError("client", "writing", target.path, offset, Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" }));
-    };
-    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: "client: writing /dev/sdz at 1 MiB: EIO" });
-    expect(agent.pairs.length).toBe(1);
-  });
-
-  it("ends the run on a read of its own disk that fails just after the link dropped, rather than retrying it", async () => {
-    const source = new MemoryDisk(random(4 * MiB, "read eio after cut"));
-    const target = new MemoryDisk(Buffer.alloc(4 * MiB), "/dev/sdz");
-    const agent = memoryAgent(source);
-    // The scan of the second batch fails once, as the link drops; a retry would read it fine.
     const read = target.read.bind(target);
-    let failed = false;
-    target.read = async (offset, length, into) => {
-      if (failed || offset < MiB) return read(offset, length, into);
-      failed = true;
-      agent.pairs[0]!.client.terminate();
-      await new Promise((resolve) => setImmediate(resolve));
-      throw ioError("client", "reading", target.path, offset, Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" }));
-    };
-    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: "client: reading /dev/sdz at 1 MiB: EIO" });
+    if (op === "write") target.write = async (offset, data) => (await failOnce(offset), write(offset, data));
+    else target.read = async (offset, length, into) => (await failOnce(offset), read(offset, length, into));
+    await expect(replicateFrom(agent, target)).rejects.toMatchObject({ code: "IO_ERROR", message: `client: ${verb} /dev/sdz at 1 MiB: EIO` });
     expect(agent.pairs.length).toBe(1);
   });
 
