@@ -80,9 +80,7 @@ export interface LocalVolume {
    * fine from the cache: kept here, it fails every pass that ends on this disk.
    */
   flushError?: unknown;
-  /** A read, write or flush on it never completed (disk-stall.ts). */
-  stalled?: boolean;
-  /** Reads, writes and flushes started on the sink and not yet settled. */
+  /** Reads, writes and flushes started on the sink and not yet settled (a stalled one never is). */
   pending?: number;
 }
 
@@ -288,10 +286,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const bound = withinStall(work, stallMs, where, local.sink.ioProgress?.bind(local.sink)).catch((error: unknown) => {
       // A failed or stalled read ends the attempt whatever the link did, as a failed write does.
       const fault = onDisk(error);
-      if (fault.code === "LOCAL_DISK_STALLED") {
-        local.stalled = true;
-        slab.close(fault);
-      }
+      if (fault.code === "LOCAL_DISK_STALLED") slab.close(fault);
       throw fault;
     });
     underway.add(bound);
@@ -306,10 +301,6 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     const sink = local.sink;
     const reading = how === "scan" && sink.scan ? sink.scan(offset, length, into) : sink.read(offset, length, into);
     return bounded(local, reading, () => `client: reading ${sink.path} at ${Math.floor(offset / 2 ** 20)} MiB`);
-  };
-  /** Gives a read buffer back, unless a read into it may still be under way on a stalled disk. */
-  const giveBack = (local: LocalVolume, buf: Buffer) => {
-    if (!local.stalled) slab.give(buf);
   };
 
   /**
@@ -335,7 +326,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
     v.flushing = flush(local).catch((error: unknown) => {
       local.flushError ??= error;
       // Writing on would only queue more behind a disk that no longer answers.
-      if (local.stalled) connection.fail(onDisk(error));
+      if (error instanceof ReplicationError && error.code === "LOCAL_DISK_STALLED") connection.fail(onDisk(error));
     }).finally(() => (v.flushing = null));
   };
 
@@ -422,7 +413,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
         }
       }
     } finally {
-      giveBack(local, buf);
+      slab.give(buf);
     }
   };
 
@@ -470,7 +461,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
       const { chunk, digests } = await readHashed(read(local, "scan"), first * LEAF_SIZE, length, buf);
       return { digests, readBytes: chunk.length };
     } finally {
-      giveBack(local, buf);
+      slab.give(buf);
     }
   };
 
@@ -597,7 +588,7 @@ export async function runPass(connection: Connection, locals: LocalVolume[], pha
           const back = await readHashed(read(local, "read"), offset, length, buf);
           back.digests.forEach((d, j) => (mine[k + j] = d));
         } finally {
-          giveBack(local, buf);
+          slab.give(buf);
         }
         k += n;
       }

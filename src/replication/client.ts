@@ -265,7 +265,7 @@ export async function replicateOver(connect: Connect, volumes: ReplicateOptions[
     await Promise.all(
       locals.map((l) => {
         const closing = l.sink.close().catch(() => undefined);
-        return l.stalled || (l.pending ?? 0) > 0 ? undefined : closing;
+        return (l.pending ?? 0) > 0 ? undefined : closing;
       }),
     );
   }

@@ -48,19 +48,16 @@ export function withinStall<T>(work: Promise<T>, stallMs: number, where: () => s
         if (!settled) void check();
       });
     let timer = setTimeout(expire, stallMs);
+    // A late result, after the stall was reported, is dropped.
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      finish();
+    };
     work.then(
-      (value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      },
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(error)),
     );
   });
 }

@@ -91,6 +91,9 @@ export class Slab {
   }
 
   give(buf: Buffer): void {
+    // A closed slab lends nothing again, so it keeps nothing: a read that never returned may still
+    // write into this buffer.
+    if (this.closed) return;
     // A unit goes back to the free list whole, however much of it the caller kept using.
     const arena = this.arena;
     const own = this.own.get(buf.buffer);

@@ -55,8 +55,9 @@ export interface BlockSink extends BlockSource {
   flush(): Promise<void>;
   /**
    * A value that changes whenever the disk under the sink completes a read or a write (the block
-   * layer's counters of the device, or of the one holding an image file), so that a long flush or
-   * read can be told from a stalled disk (disk-stall.ts). Undefined where no counter can be read.
+   * layer's counters of the device, or of the one holding an image file; else the kernel's dirty
+   * and writeback counts), so that a long flush or read can be told from a stalled disk
+   * (disk-stall.ts). Undefined where nothing can be read.
    */
   ioProgress?(): Promise<string | undefined>;
 }
@@ -93,6 +94,15 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
   });
 }
 
+/** A small kernel file's text (sysfs, /proc), or "" where it cannot be read. */
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /**
  * The block layer's own counters of a device (Documentation/block/stat.rst), or undefined where they
  * cannot be read or stand still whatever happens (I/O accounting off: queue/iostats 0). A whole disk
@@ -102,16 +112,9 @@ function dropDeviceCache(path: string, side: "agent" | "client"): Promise<void> 
  */
 function blockCounters(rdev: number): string[] | undefined {
   const dir = sysfsOf(rdev);
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  const iostats = read(`${dir}/queue/iostats`) || read(`${dir}/../queue/iostats`);
+  const iostats = readOrEmpty(`${dir}/queue/iostats`) || readOrEmpty(`${dir}/../queue/iostats`);
   if (iostats.trim() !== "1") return undefined;
-  const fields = read(`${dir}/stat`).trim().split(/\s+/);
+  const fields = readOrEmpty(`${dir}/stat`).trim().split(/\s+/);
   return fields.length < 7 ? undefined : fields;
 }
 
@@ -137,12 +140,7 @@ function ioProgress(rdev: number): string | undefined {
  * page counts: they move while any writeback makes progress, and stand still when it is stuck.
  */
 function writebackProgress(): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync("/proc/meminfo", "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = readOrEmpty("/proc/meminfo");
   const dirty = /^Dirty:\s+(\d+)/m.exec(text)?.[1];
   const writeback = /^Writeback:\s+(\d+)/m.exec(text)?.[1];
   return dirty === undefined || writeback === undefined ? undefined : `${dirty}:${writeback}`;

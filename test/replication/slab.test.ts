@@ -1,6 +1,7 @@
 /*
  * The read buffers' budget and their arena: units are page-aligned (for O_DIRECT), reused whole,
- * and the budget comes back exactly, whatever part of a buffer the caller gives back.
+ * and the budget comes back exactly, whatever part of a buffer the caller gives back; a closed slab
+ * lends and keeps nothing.
  */
 import { describe, expect, it } from "vitest";
 import { isAligned } from "../../src/replication/aligned.js";
@@ -23,6 +24,21 @@ describe("slab", () => {
     const reused = await next;
     expect(reused.byteOffset).toBe(b!.byteOffset);
     expect(reused.length).toBe(MiB);
+  });
+
+  it("once closed (a disk that stopped answering), fails waiting and later takes, and keeps nothing given back", async () => {
+    const slab = new Slab(2 * MiB, MiB);
+    const [a, b] = await Promise.all([slab.take(MiB), slab.take(MiB)]);
+    const waiting = slab.take(MiB);
+    const stalled = new Error("the disk stalled");
+    slab.close(stalled);
+    await expect(waiting).rejects.toBe(stalled);
+    await expect(slab.take(MiB)).rejects.toBe(stalled);
+    // A buffer a read that never returned may still write into is never lent again.
+    slab.give(a!);
+    slab.give(b!);
+    await expect(slab.take(MiB)).rejects.toBe(stalled);
+    expect((slab as unknown as { free: Buffer[] }).free).toEqual([]);
   });
 
   it("gives a request larger than a unit a buffer of its own, and counts exactly what it took", async () => {
