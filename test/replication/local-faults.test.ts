@@ -259,8 +259,8 @@ describe("a local disk that stops answering", () => {
 describe("a local disk whose reads stop answering", () => {
   it("in a continuous pass, with read buffers lent to the stuck reads, still ends the run with LOCAL_DISK_STALLED", async () => {
     // Every batch changed on the Recovery Instance: the agent asks for the leaves of each, each
-    // request reads, and every read from then on hangs. Their buffers never come back, and a
-    // landing step's read-back would wait for one for ever.
+    // request reads, and every read from then on hangs, its buffer possibly still written into: the
+    // run must end, not wait for a buffer or a read that will not come.
     const source = new MemoryDisk(random(8 * MiB, "reads stop"));
     const target = new MemoryDisk(Buffer.alloc(8 * MiB), "/dev/sdz");
     const read = target.read.bind(target);
