@@ -21,9 +21,9 @@
  * read and pass start under way has settled are its write trackers and volumes closed, so that a
  * tracker still starting then is closed too.
  */
-import { decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
+import { Codec, decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
-import { Packer } from "./compression.js";
+import { CODEC_NAMES, Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
 import { groupDigest, hashLeaves, isZero, readHashed, zeroGroup } from "./leaves.js";
 import type { FrameLink } from "./link.js";
@@ -115,17 +115,26 @@ const BACKLOG_EVERY_MS = 1_000;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 6;
 
+/** What a session sent: volume bytes of DATA, and how much of it went compressed with which codec. */
+export interface SessionSummary {
+  sentBytes: number;
+  compressed: { codec: string; volumeBytes: number; wireBytes: number }[];
+}
+
 type GroupFrame = Extract<Frame, { type: Type.Group }>;
 type DigestsFrame = Extract<Frame, { type: Type.Digests }>;
 
 class Session {
   volumes: OpenVolume[] = [];
   throttle = new Throttle(0);
-  compress = false;
+  /** Chooses each DATA frame's codec among those the client accepts (set at HELLO). */
+  choice = new CodecChoice(performance.now(), []);
   /** The client asked for BACKLOG reports (HELLO "backlog": true). */
   reportBacklog = false;
   /** Volume bytes of the DATA handed to the link while it was open. */
   sentBytes = 0;
+  /** Of those, what went compressed, by codec name: volume bytes, and their payload's size. */
+  readonly compressed = new Map<string, { volumeBytes: number; wireBytes: number }>();
   /** Why the session ended (its link closed, or it failed); null while it runs. */
   private ended: Error | null = null;
   private readonly slab: Slab;
@@ -335,11 +344,17 @@ class Session {
     await this.batchDone(frame.volume, frame.batch, mine.last);
   }
 
-  private readonly choice = new CodecChoice(performance.now());
+  private countCompressed(codec: Codec, volumeBytes: number, wireBytes: number): void {
+    const name = CODEC_NAMES.find((c) => c.codec === codec)?.name ?? `codec ${codec}`;
+    const sum = this.compressed.get(name) ?? { volumeBytes: 0, wireBytes: 0 };
+    sum.volumeBytes += volumeBytes;
+    sum.wireBytes += wireBytes;
+    this.compressed.set(name, sum);
+  }
 
-  /** Whether compressing the next frame pays (codec-choice.ts), when the client accepts it. */
-  private linkBound(): boolean {
-    return this.compress && this.choice.compress(performance.now(), this.link.backlog >= LINK_BOUND);
+  /** The next frame's codec (codec-choice.ts): raw unless compressing pays and the client accepts it. */
+  private codecNow(): Codec {
+    return this.choice.next(performance.now(), this.link.backlog >= LINK_BOUND);
   }
 
   /**
@@ -368,7 +383,9 @@ class Session {
       const runDigests = Buffer.concat(digests.slice(i, i + n));
       const leaves = n;
       let encoded: Buffer | null = null;
-      const frame = entry.packer.pack(raw, this.linkBound()).then(({ codec, payload }) => {
+      let packed: { codec: Codec; wireBytes: number } = { codec: Codec.Raw, wireBytes: length };
+      const frame = entry.packer.pack(raw, this.codecNow()).then(({ codec, payload }) => {
+        packed = { codec, wireBytes: payload.length };
         encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, digests: runDigests, payload }, (n) => this.frames.take(n));
         return encoded;
       });
@@ -380,7 +397,10 @@ class Session {
           if (encoded) this.frames.give(encoded);
         },
         // Counted only now: a frame queued for a client that is gone was never sent.
-        onHanded: () => (this.sentBytes += length),
+        onHanded: () => {
+          this.sentBytes += length;
+          if (packed.codec !== Codec.Raw) this.countCompressed(packed.codec, length, packed.wireBytes);
+        },
       });
       i += n;
     }
@@ -435,7 +455,7 @@ async function checkTailZero(source: BlockSource, from: number, deviceName: stri
   }
 }
 
-async function openVolumes(wanted: { device?: unknown; localBytes?: unknown; recoveryBytes?: unknown }[], served: ServedVolume[], compress: boolean): Promise<OpenVolume[]> {
+async function openVolumes(wanted: { device?: unknown; localBytes?: unknown; recoveryBytes?: unknown }[], served: ServedVolume[]): Promise<OpenVolume[]> {
   const volumes: OpenVolume[] = [];
   try {
     for (const w of wanted) {
@@ -444,7 +464,7 @@ async function openVolumes(wanted: { device?: unknown; localBytes?: unknown; rec
         throw new ReplicationError("UNKNOWN_VOLUME", `agent: this Recovery Instance has no volume ${quote(String(w.device))} (it serves ${served.map((v) => v.deviceName).join(", ")})`);
       }
       const source = await entry.open();
-      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer(compress) });
+      volumes.push({ source, size: Math.min(source.size, w.localBytes), deviceName: entry.deviceName, served: new Map(), packer: new Packer() });
       // Before the tail check: a larger wrong disk would otherwise be read to its end and refused
       // as TAIL_NOT_ZERO, advice to buy a larger local disk when --volume is what is wrong.
       if (typeof w.recoveryBytes === "number" && w.recoveryBytes !== source.size) {
@@ -487,7 +507,7 @@ function quote(name: string): string {
  * Serves one client over `link` until it closes: HELLO, then GROUP / DIGESTS answered in order.
  * Resolves once the link is closed and every volume it opened is closed again.
  */
-export function serveSession(link: FrameLink, options: SessionOptions): Promise<{ sentBytes: number }> {
+export function serveSession(link: FrameLink, options: SessionOptions): Promise<SessionSummary> {
   const { log, who } = options;
   let started = false;
   let queue: Promise<void> = Promise.resolve();
@@ -537,13 +557,14 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
           throw new ReplicationError("PAIRING_REFUSED", "agent: the pairing code does not match: start both ends with the same --pairing-code");
         }
         const wanted = Array.isArray(body.volumes) ? (body.volumes as { device?: unknown; localBytes?: unknown }[]) : [];
-        const accepts = Array.isArray(body.codecs) && body.codecs.includes("brotli");
-        session.volumes = await openVolumes(wanted, options.volumes, accepts);
-        session.compress = accepts;
+        const named = Array.isArray(body.codecs) ? (body.codecs as unknown[]) : [];
+        const accepts = CODEC_NAMES.filter((c) => named.includes(c.name));
+        session.volumes = await openVolumes(wanted, options.volumes);
+        session.choice = new CodecChoice(performance.now(), accepts.map((c) => c.codec));
         session.reportBacklog = body.backlog === true;
         const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
         session.limit(mbps);
-        log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);
+        log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts.length ? `, ${accepts.map((c) => c.name).join(" or ")} when it pays` : ""}`);
         const sizes = session.volumes.map((v) => ({ deviceName: v.deviceName, bytes: v.source.size }));
         link.send(encode({ type: Type.Ready, body: { version: VERSION, volumes: sizes, proof: options.pairing?.mine } }));
       });
@@ -598,7 +619,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
           await v.tracker?.close();
           await v.source.close().catch(() => undefined);
         }));
-        resolve({ sentBytes: session.sentBytes });
+        resolve({ sentBytes: session.sentBytes, compressed: [...session.compressed].map(([codec, sum]) => ({ codec, ...sum })) });
       });
     });
   });

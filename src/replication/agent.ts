@@ -114,7 +114,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const pairing = options.pairingCode !== undefined ? { expected: pairingProof(options.pairingCode, socket, "client"), mine: pairingProof(options.pairingCode, socket, "agent") } : undefined;
     const link = wsLink(ws, { heartbeatMs: options.clientSilenceMs ?? CLIENT_SILENCE_MS, socket });
     const session = serveSession(link, { volumes: served, log, who, pairing }).then(
-      ({ sentBytes }) => log(`${who} disconnected; ${sentBytes} bytes of data sent`),
+      ({ sentBytes, compressed }) => {
+        const packed = compressed.map((c) => `${c.volumeBytes} compressed with ${c.codec} into ${c.wireBytes}`).join(", ");
+        log(`${who} disconnected; ${sentBytes} bytes of data sent${packed ? ` (${packed})` : ""}`);
+      },
       (error: unknown) => log(`${who}: closing the session failed: ${error instanceof Error ? error.message : String(error)}`),
     );
     sessions.add(session);

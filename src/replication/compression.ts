@@ -1,20 +1,25 @@
 /*
- * DATA compression: brotli at quality 1 (Node's zlib, built in), used only when it pays. Brotli 1
- * compresses text at several hundred MB/s a core and gives up on random data quickly (about 1 GB/s),
- * while deflate crawls on random data; so brotli is the cheap codec here.
+ * DATA compression, used only when it pays: LZ4 (lz4-napi) where the CPU is what limits the rate,
+ * brotli at quality 1 (Node's zlib, built in) where the wire is; codec-choice.ts measures which.
+ * Both give up on random data quickly, while deflate crawls on it.
  *
- * When it pays: the caller decides per frame (codec-choice.ts measures whether compressing moves more
- * volume per second on this link); on a fast link, compressing would only burn the CPU that hashing
- * and TLS need. A frame is sent compressed only when that saves at least an eighth of its bytes, so incompressible
- * data costs the receiver nothing; after a frame that did not pay, the packer stops trying for a
- * while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender little.
+ * When it pays: the caller decides per frame; on a fast link, compressing would only burn the CPU
+ * that hashing and TLS need. A frame is sent compressed only when that saves at least an eighth of
+ * its bytes, so incompressible data costs the receiver nothing; after a frame that did not pay,
+ * the packer stops trying for a while (doubling, up to MAX_SKIP frames, one batch) so random
+ * regions cost the sender little.
  *
- * The work runs on libuv's thread pool (the async zlib calls), beside the main thread that hashes
- * and encrypts. `chunkSize` is the whole frame: with zlib's default (16 KiB) every 16 KiB of output
- * is a round trip between the pool and the main thread, which halves decompression speed.
+ * The work runs on libuv's thread pool (both libraries' async calls), beside the main thread that
+ * hashes and encrypts. For brotli, `chunkSize` is the whole frame: with zlib's default (16 KiB)
+ * every 16 KiB of output is a round trip between the pool and the main thread, which halves
+ * decompression speed.
+ *
+ * An LZ4 payload is LZ4's block format behind its raw length (u32 little-endian). The length is
+ * checked against the frame's before anything is decoded: the decoder allocates what it says.
  */
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants } from "node:zlib";
+import { compress as lz4Compress, uncompress as lz4Uncompress } from "lz4-napi";
 import { Codec } from "./codec.js";
 import { ReplicationError } from "./errors.js";
 
@@ -24,33 +29,42 @@ const MAX_SKIP = 16;
 /** log2 of brotli's window: 1 MiB, a whole DATA frame (MAX_DATA_LEAVES x 64 KiB). */
 const LGWIN = 20;
 
+/** The codecs this side can encode and decode, cheapest first, by their names in HELLO. */
+export const CODEC_NAMES: readonly { name: string; codec: Codec }[] = [
+  { name: "lz4", codec: Codec.Lz4 },
+  { name: "brotli", codec: Codec.Brotli },
+];
+
+function encode(raw: Buffer, codec: Codec): Promise<Buffer> {
+  if (codec === Codec.Lz4) return lz4Compress(raw);
+  return compress(raw, {
+    chunkSize: raw.length + 64,
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 1,
+      [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+      // A window as large as a frame and no larger: both ends size their buffers by it, and
+      // brotli's default (4 MiB) would cost each compression in flight several MiB for nothing.
+      [constants.BROTLI_PARAM_LGWIN]: LGWIN,
+    },
+  });
+}
+
 /** A per-stream packer: remembers whether compression has been paying lately. */
 export class Packer {
   private skip = 0;
   private backoff = 1;
 
-  constructor(private readonly enabled: boolean) {}
-
-  /** `worthIt`: the link is slow enough that saving bytes is worth CPU (codec-choice.ts). */
-  async pack(raw: Buffer, worthIt: boolean): Promise<{ codec: Codec; payload: Buffer }> {
-    if (!this.enabled || !worthIt) return { codec: Codec.Raw, payload: raw };
+  /** `codec`: what the link calls for now (codec-choice.ts); Codec.Raw sends the bytes as they are. */
+  async pack(raw: Buffer, codec: Codec): Promise<{ codec: Codec; payload: Buffer }> {
+    if (codec === Codec.Raw) return { codec: Codec.Raw, payload: raw };
     if (this.skip > 0) {
       this.skip -= 1;
       return { codec: Codec.Raw, payload: raw };
     }
-    const packed = await compress(raw, {
-      chunkSize: raw.length + 64,
-      params: {
-        [constants.BROTLI_PARAM_QUALITY]: 1,
-        [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
-        // A window as large as a frame and no larger: both ends size their buffers by it, and
-        // brotli's default (4 MiB) would cost each compression in flight several MiB for nothing.
-        [constants.BROTLI_PARAM_LGWIN]: LGWIN,
-      },
-    });
+    const packed = await encode(raw, codec);
     if (packed.length <= raw.length - raw.length / 8) {
       this.backoff = 1;
-      return { codec: Codec.Brotli, payload: packed };
+      return { codec, payload: packed };
     }
     this.skip = this.backoff;
     this.backoff = Math.min(MAX_SKIP, this.backoff * 2);
@@ -62,7 +76,8 @@ export class Packer {
 export async function unpack(codec: Codec, payload: Buffer, rawLength: number): Promise<Buffer> {
   if (codec === Codec.Raw) return payload;
   try {
-    const raw = await decompress(payload, { maxOutputLength: rawLength, chunkSize: Math.max(64, rawLength) });
+    if (codec === Codec.Lz4 && (payload.length < 4 || payload.readUInt32LE(0) !== rawLength)) throw new Error(`its length prefix does not say ${rawLength} bytes`);
+    const raw = codec === Codec.Lz4 ? await lz4Uncompress(payload) : await decompress(payload, { maxOutputLength: rawLength, chunkSize: Math.max(64, rawLength) });
     if (raw.length !== rawLength) throw new Error(`${raw.length} bytes instead of ${rawLength}`);
     return raw;
   } catch (error) {
