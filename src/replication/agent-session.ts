@@ -108,7 +108,8 @@ class FramePool {
  * for the whole session failed a client with many volumes that all changed at once. */
 const MAX_WAITING_PER_VOLUME = 256;
 /** Bytes waiting in the link's queue from which something downstream (the wire, or the receiver)
- * holds this side back, so a compression trial may be worth it. */
+ * holds this side back, so a compression trial may be worth it. A bandwidth limit holding frames
+ * back counts too: compressed frames take fewer of its bytes. */
 const LINK_BOUND = 2 ** 20;
 /** Between a pass's first and last batch, a volume's BACKLOG goes out at most this often. */
 const BACKLOG_EVERY_MS = 1_000;
@@ -354,7 +355,7 @@ class Session {
 
   /** The next frame's codec (codec-choice.ts): raw unless compressing pays and the client accepts it. */
   private codecNow(): Codec {
-    return this.choice.next(performance.now(), this.link.backlog >= LINK_BOUND);
+    return this.choice.next(performance.now(), this.link.backlog >= LINK_BOUND || this.throttle.holding);
   }
 
   /**
@@ -393,7 +394,7 @@ class Session {
       await this.outbox.push(frame, {
         onSent: () => {
           // The link is done with it: `length` volume bytes have left (compressed or not).
-          this.choice.sent(length, performance.now(), this.link.backlog > 0);
+          this.choice.sent(length, performance.now(), this.link.backlog > 0 || this.throttle.holding);
           if (encoded) this.frames.give(encoded);
         },
         // Counted only now: a frame queued for a client that is gone was never sent.

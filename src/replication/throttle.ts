@@ -21,6 +21,12 @@ export class Throttle {
     this.available = this.bytesPerSecond / 10;
   }
 
+  /** A frame waits for its turn now: the limit, not the wire, holds the sender back (and saving
+   * bytes by compressing would let more volume through it). */
+  get holding(): boolean {
+    return this.waiting !== null;
+  }
+
   /** A new limit, from now on; a frame already waiting waits only as long as the new rate says. */
   setRate(mbps: number): void {
     this.refill();
