@@ -9,7 +9,9 @@
  * accepts, cheapest first, and keeps compressing unless the first trial moved clearly less volume
  * per second (KEEP_ABOVE) than the best of the last raw windows. Whatever limits the rate in either
  * mode (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS
- * (the data or the link may change); a kept choice is re-tested as well.
+ * (the data or the link may change); a kept choice is re-tested as well, after HOLD_MS, and after
+ * twice as long each time a re-test confirms it (up to MAX_HOLD_MS): each test spends a raw window
+ * and a trial of a codec that loses, about an eighth of the time at a fixed eight seconds.
  *
  * Which codec: LZ4 compresses about twice as fast as brotli 1 and decodes five times as fast, but
  * leaves a third more bytes (text here: 3.2x smaller against 4.8x). Where the CPU limits the rate
@@ -33,7 +35,7 @@
  *   raw --(backlogged, recent raw windows all slow)--> trial of the cheapest codec
  *   trial --(clearly slower than raw: wait RETRY_MS)--> raw
  *   trial --(not slower)--> trial of the next denser codec, if any --(not clearly faster)--> compress with the best
- *   compress --(HOLD_MS)--> raw
+ *   compress --(HOLD_MS, doubling while re-tests confirm the codec)--> raw
  */
 import { Codec } from "./codec.js";
 
@@ -60,8 +62,10 @@ const TRY_BELOW = 150e6;
 /** A denser codec's trial must move this much more volume per second than the best before it: on
  * a tie the cheaper codec leaves more CPU to hashing and TLS. */
 const PREFER_DENSER = 1.1;
-/** How long a choice holds before it is tested again: a cycle costs a raw window and the trials. */
+/** How long a new choice holds before it is tested again; a confirmed one holds twice as long, up
+ * to MAX_HOLD_MS, so a link that changes is followed within about a minute. */
 const HOLD_MS = 8000;
+const MAX_HOLD_MS = 64_000;
 
 type State = "raw" | "trial" | "compress";
 
@@ -77,6 +81,9 @@ export class CodecChoice {
   /** In a trial: which of `codecs` is on trial; the best trial so far (null: none kept yet). */
   private trying = 0;
   private best: { codec: Codec; rate: number } | null = null;
+  /** The codec kept last (the one used while compressing), and how long it holds; 0 after raw won. */
+  private kept: Codec = Codec.Raw;
+  private holdMs = 0;
 
   /** `codecs`: the compressing codecs the client accepts, cheapest first (none: always raw). */
   constructor(
@@ -116,14 +123,15 @@ export class CodecChoice {
       this.trying = 0;
       this.best = null;
       this.enter("trial", now);
-    } else if (this.state === "compress" && now - this.since >= HOLD_MS) this.enter("raw", now);
+    } else if (this.state === "compress" && now - this.since >= this.holdMs) this.enter("raw", now);
     if (this.state === "raw") return Codec.Raw;
-    return this.state === "trial" ? this.codecs[this.trying]! : this.best!.codec;
+    return this.state === "trial" ? this.codecs[this.trying]! : this.kept;
   }
 
   /** A trial of `codec` moved `rate` volume bytes per second: keep it, try the next, or go back to raw. */
   private judge(codec: Codec, rate: number, now: number): void {
     if (this.best === null && rate < this.bestRaw() * KEEP_ABOVE) {
+      this.holdMs = 0;
       this.enter("raw", now);
       this.retryAt = now + RETRY_MS;
       return;
@@ -133,7 +141,12 @@ export class CodecChoice {
     if (denserWon && this.trying + 1 < this.codecs.length) {
       this.trying += 1;
       this.enter("trial", now);
-    } else this.enter("compress", now);
+      return;
+    }
+    const confirmed = this.holdMs > 0 && this.best!.codec === this.kept;
+    this.holdMs = confirmed ? Math.min(MAX_HOLD_MS, this.holdMs * 2) : HOLD_MS;
+    this.kept = this.best!.codec;
+    this.enter("compress", now);
   }
 
   private enter(state: State, now: number): void {

@@ -112,4 +112,16 @@ describe("codec choice", () => {
     const { compressed } = drive(choice, 0, 4000, path(10e6, { lz4: 450e6, brotli: 300e6 }));
     expect(compressed).toBe(0);
   });
+
+  it("tests a choice that re-tests keep confirming less and less often", () => {
+    // Brotli is only ever sent during a re-test's trial, here: count them over two minutes.
+    const choice = new CodecChoice(0, [Codec.Lz4, Codec.Brotli]);
+    const { brotli, lz4, end } = drive(choice, 0, 130_000, path(118e6, { lz4: 240e6, brotli: 160e6 }));
+    expect(choice.next(end, true)).toBe(Codec.Lz4);
+    // A trial is about 90 such frames (0.6 s at 160 MB/s). Every eight seconds would be 13 trials;
+    // holds of 8, 16, 32 and 64 s make 5.
+    expect(brotli / 90).toBeGreaterThan(3);
+    expect(brotli / 90).toBeLessThan(7);
+    expect(lz4).toBeGreaterThan(20 * brotli);
+  });
 });
