@@ -16,6 +16,8 @@
  *
  * An LZ4 payload is LZ4's block format behind its raw length (u32 little-endian). The length is
  * checked against the frame's before anything is decoded: the decoder allocates what it says.
+ * Neither format is a checksum: LZ4 may decode a damaged block to other bytes of the right length.
+ * What refuses those is the leaf digests, checked before anything is written (client-pass.ts).
  */
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants } from "node:zlib";
@@ -49,25 +51,30 @@ function encode(raw: Buffer, codec: Codec): Promise<Buffer> {
   });
 }
 
-/** A per-stream packer: remembers whether compression has been paying lately. */
+/**
+ * A per-stream packer: remembers, for each codec, whether it has been paying lately. Per codec:
+ * data LZ4 cannot shrink by an eighth (text of random letters, with no repeats to find) brotli's
+ * entropy coding may, and a trial of brotli must not be judged on frames skipped for LZ4.
+ */
 export class Packer {
-  private skip = 0;
-  private backoff = 1;
+  private readonly lately = new Map<Codec, { skip: number; backoff: number }>();
 
   /** `codec`: what the link calls for now (codec-choice.ts); Codec.Raw sends the bytes as they are. */
   async pack(raw: Buffer, codec: Codec): Promise<{ codec: Codec; payload: Buffer }> {
     if (codec === Codec.Raw) return { codec: Codec.Raw, payload: raw };
-    if (this.skip > 0) {
-      this.skip -= 1;
+    let state = this.lately.get(codec);
+    if (state === undefined) this.lately.set(codec, (state = { skip: 0, backoff: 1 }));
+    if (state.skip > 0) {
+      state.skip -= 1;
       return { codec: Codec.Raw, payload: raw };
     }
     const packed = await encode(raw, codec);
     if (packed.length <= raw.length - raw.length / 8) {
-      this.backoff = 1;
+      state.backoff = 1;
       return { codec, payload: packed };
     }
-    this.skip = this.backoff;
-    this.backoff = Math.min(MAX_SKIP, this.backoff * 2);
+    state.skip = state.backoff;
+    state.backoff = Math.min(MAX_SKIP, state.backoff * 2);
     return { codec: Codec.Raw, payload: raw };
   }
 }

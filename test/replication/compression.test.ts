@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { brotliCompressSync } from "node:zlib";
-import { Codec } from "../../src/replication/codec.js";
+import { Codec, LEAF_SIZE } from "../../src/replication/codec.js";
 import { Packer, unpack } from "../../src/replication/compression.js";
 import { ReplicationError } from "../../src/replication/errors.js";
+import { digest } from "../../src/replication/leaves.js";
 import { random } from "./random-bytes.js";
 
 const MiB = 2 ** 20;
@@ -67,7 +68,7 @@ describe("DATA compression", () => {
   it.each([
     ["LZ4", Codec.Lz4],
     ["brotli", Codec.Brotli],
-  ])("%s: a damaged or cut payload is refused as a corrupt frame, never returned", async (_name, codec) => {
+  ])("%s: a cut payload, or one damaged all through, is refused as a corrupt frame", async (_name, codec) => {
     const raw = logLines(MiB);
     const { payload } = await new Packer().pack(raw, codec);
     const damaged = Buffer.from(payload);
@@ -79,5 +80,26 @@ describe("DATA compression", () => {
   it("refuses a brotli payload that would decode past the frame's length", async () => {
     const raw = logLines(MiB);
     expect(await refusal(Codec.Brotli, brotliCompressSync(raw), raw.length - 4096)).toBe("CORRUPT_FRAME");
+  });
+
+  it("LZ4 has no checksum: a flipped literal decodes to other bytes, which the leaf's digest refuses", async () => {
+    const raw = logLines(LEAF_SIZE);
+    const { payload } = await new Packer().pack(raw, Codec.Lz4);
+    // After the 4-byte length prefix come the first sequence's token and the extra byte of its
+    // literal length (the first literals are longer than 15 bytes): byte 10 is a literal.
+    const damaged = Buffer.from(payload);
+    damaged[10]! ^= 0x01;
+    const decoded = await unpack(Codec.Lz4, damaged, raw.length);
+    expect(decoded.length).toBe(raw.length);
+    expect(decoded.equals(raw)).toBe(false);
+    expect(digest(decoded).equals(digest(raw))).toBe(false);
+  });
+
+  it("keeps giving up per codec: data LZ4 cannot shrink is still tried with brotli", async () => {
+    // Random letters: no repeats for LZ4 to find, but 4.7 bits a byte for brotli's entropy coding.
+    const letters = Buffer.from(random(MiB, "letters").map((b) => 97 + (b % 26)));
+    const packer = new Packer();
+    expect((await packer.pack(letters, Codec.Lz4)).codec).toBe(Codec.Raw);
+    expect((await packer.pack(letters, Codec.Brotli)).codec).toBe(Codec.Brotli);
   });
 });
