@@ -385,7 +385,8 @@ class Session {
       const leaves = n;
       let encoded: Buffer | null = null;
       let packed: { codec: Codec; wireBytes: number } = { codec: Codec.Raw, wireBytes: length };
-      const frame = entry.packer.pack(raw, this.codecNow()).then(({ codec, payload }) => {
+      const asked = this.codecNow();
+      const frame = entry.packer.pack(raw, asked).then(({ codec, payload }) => {
         packed = { codec, wireBytes: payload.length };
         encoded = encode({ type: Type.Data, volume, leaf, count: leaves, codec, rawLength: length, digests: runDigests, payload }, (n) => this.frames.take(n));
         return encoded;
@@ -394,7 +395,7 @@ class Session {
       await this.outbox.push(frame, {
         onSent: () => {
           // The link is done with it: `length` volume bytes have left (compressed or not).
-          this.choice.sent(length, performance.now(), this.link.backlog > 0 || this.throttle.holding);
+          this.choice.sent(length, performance.now(), this.link.backlog > 0 || this.throttle.holding, asked);
           if (encoded) this.frames.give(encoded);
         },
         // Counted only now: a frame queued for a client that is gone was never sent.
@@ -602,6 +603,8 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
     } else if (frame.type === Type.Throttle && started) {
       // At once, not in the answers' turn: the frames already waiting go out at the new rate.
       session.throttle.setRate(frame.mbps);
+      // The rates the codec choice measured were the old limit's.
+      session.choice.reset(performance.now());
       log(`${who}: bandwidth limit now ${frame.mbps ? `${frame.mbps} Mbps` : "none"}`);
     } else {
       fail(new ReplicationError("PROTOCOL_MALFORMED", `protocol: unexpected message ${frame.type}`));

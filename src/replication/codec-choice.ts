@@ -2,9 +2,9 @@
  * Whether compressing DATA pays on this link right now, and with which codec, decided by measuring
  * rather than guessing. Pure: the caller passes the clock.
  *
- * Compression can only pay while frames queue for the wire (`backlogged`); but frames also queue
- * when the receiver, not the wire, is the bottleneck (loopback, a slow client), and there
- * compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
+ * Compression can only pay while frames queue for the wire or behind a bandwidth limit
+ * (`backlogged`); but frames also queue when the receiver, not the wire, is the bottleneck
+ * (loopback, a slow client), and there compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
  * bytes leave, first while sending raw, then during a short trial of each codec the client
  * accepts, cheapest first, and keeps compressing unless the first trial moved clearly less volume
  * per second (KEEP_ABOVE) than the best of the last raw windows. Whatever limits the rate in either
@@ -25,7 +25,9 @@
  * window alone once started a trial that was then compared with that window, kept, and held: on
  * loopback a 2 GiB pass compressed most of its data and took twice as long. A slow link therefore
  * compresses after 1.2 s of busy time. The history outlives a compressed stretch, so the raw
- * windows after it are judged with those before.
+ * windows after it are judged with those before; but a re-test waits for at least one new raw
+ * window, or it would judge a trial by rates from before (a path that became fast would never be
+ * seen). A new bandwidth limit clears the history (`reset`).
  *
  * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core and LZ4 about 450,
  * so a path that already moves more than that raw can hardly gain, and a short trial there
@@ -36,6 +38,7 @@
  *   trial --(clearly slower than raw: wait RETRY_MS)--> raw
  *   trial --(not slower)--> trial of the next denser codec, if any --(not clearly faster)--> compress with the best
  *   compress --(HOLD_MS, doubling while re-tests confirm the codec)--> raw
+ *   any --(reset: the path changed)--> raw, with no history
  */
 import { Codec } from "./codec.js";
 
@@ -78,6 +81,10 @@ export class CodecChoice {
   /** Rates of the latest raw windows, newest last (at most RAW_HISTORY). */
   private rawRates: number[] = [];
   private retryAt = 0;
+  /** A frame of the current mode has left (the ones after it count); raw windows measured since
+   * raw was entered: a re-test needs one, or it would judge a trial by rates from before. */
+  private counting = false;
+  private freshRaw = 0;
   /** In a trial: which of `codecs` is on trial; the best trial so far (null: none kept yet). */
   private trying = 0;
   private best: { codec: Codec; rate: number } | null = null;
@@ -95,14 +102,22 @@ export class CodecChoice {
   }
 
   /**
-   * Records `rawBytes` of volume data that the link finished sending at `now`; `busy`: more frames
-   * were still queued behind it. Only time during which frames kept queueing counts, so a stretch
-   * with nothing to send (a zero region) does not read as a slow link.
+   * Records `rawBytes` of volume data that the link finished sending at `now`, in a frame packed
+   * when `next` said `asked`; `busy`: more frames were still queued behind it. Only time during
+   * which frames kept queueing counts, so a stretch with nothing to send (a zero region) does not
+   * read as a slow link. Only frames asked in the current mode count, from the second on: frames
+   * packed before a change of mode still queue ahead of the new ones (in the outbox, behind a
+   * bandwidth limit: seconds of them at a few Mbps), and the first new one waited behind them.
    */
-  sent(rawBytes: number, now: number, busy: boolean): void {
+  sent(rawBytes: number, now: number, busy: boolean, asked: Codec): void {
     const elapsed = now - this.last;
     this.last = now;
-    if (!busy) return;
+    if (!busy || asked !== this.current()) return;
+    if (!this.counting) {
+      this.counting = true;
+      this.since = now;
+      return;
+    }
     this.busyMs += elapsed;
     this.windowBytes += rawBytes;
     if (this.busyMs < (this.state === "raw" ? RAW_WINDOW_MS : TRIAL_WINDOW_MS)) return;
@@ -111,6 +126,7 @@ export class CodecChoice {
     this.windowBytes = 0;
     if (this.state === "raw") {
       this.rawRates.push(rate);
+      this.freshRaw += 1;
       if (this.rawRates.length > RAW_HISTORY) this.rawRates.shift();
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
       this.judge(this.codecs[this.trying]!, rate, now);
@@ -119,11 +135,27 @@ export class CodecChoice {
 
   /** The codec for the next frame: Codec.Raw, or one of the accepted codecs. */
   next(now: number, backlogged: boolean): Codec {
-    if (this.state === "raw" && this.codecs.length > 0 && backlogged && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
+    if (this.state === "raw" && this.codecs.length > 0 && backlogged && this.freshRaw > 0 && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
       this.trying = 0;
       this.best = null;
       this.enter("trial", now);
     } else if (this.state === "compress" && now - this.since >= this.holdMs) this.enter("raw", now);
+    return this.current();
+  }
+
+  /**
+   * The path changed under the chooser (a bandwidth limit set, changed or lifted): rates measured
+   * before no longer describe it, so it starts over, raw, as at a session's start.
+   */
+  reset(now: number): void {
+    this.rawRates = [];
+    this.holdMs = 0;
+    this.kept = Codec.Raw;
+    this.retryAt = 0;
+    this.enter("raw", now);
+  }
+
+  private current(): Codec {
     if (this.state === "raw") return Codec.Raw;
     return this.state === "trial" ? this.codecs[this.trying]! : this.kept;
   }
@@ -154,6 +186,8 @@ export class CodecChoice {
     this.since = now;
     this.busyMs = 0;
     this.windowBytes = 0;
+    this.counting = false;
+    this.freshRaw = 0;
   }
 
   private bestRaw(): number {

@@ -15,9 +15,29 @@ function drive(choice: CodecChoice, start: number, ms: number, rate: (codec: Cod
     if (c === Codec.Lz4) frames.lz4 += 1;
     if (c === Codec.Brotli) frames.brotli += 1;
     now += (2 ** 20 / rate(c, now)) * 1000;
-    choice.sent(2 ** 20, now, backlogged);
+    choice.sent(2 ** 20, now, backlogged, c);
   }
   return { ...frames, end: now };
+}
+
+/**
+ * Like `drive`, with `ahead` frames already packed between the chooser and the wire, as in the
+ * agent's outbox and behind a bandwidth limit: a frame leaves with the codec it was packed with.
+ */
+function driveQueued(choice: CodecChoice, ms: number, rate: (codec: Codec) => number, ahead: number): { lz4: number; brotli: number } {
+  const queue: Codec[] = [];
+  const frames = { lz4: 0, brotli: 0 };
+  let now = 0;
+  while (queue.length < ahead) queue.push(choice.next(now, true));
+  while (now < ms) {
+    queue.push(choice.next(now, true));
+    const c = queue.shift()!;
+    if (c === Codec.Lz4) frames.lz4 += 1;
+    if (c === Codec.Brotli) frames.brotli += 1;
+    now += (2 ** 20 / rate(c)) * 1000;
+    choice.sent(2 ** 20, now, true, c);
+  }
+  return frames;
 }
 
 /** A link whose wire carries `wire` bytes/s and whose CPU lets each codec reach `cpu` volume bytes/s;
@@ -123,5 +143,36 @@ describe("codec choice", () => {
     expect(brotli / 90).toBeGreaterThan(3);
     expect(brotli / 90).toBeLessThan(7);
     expect(lz4).toBeGreaterThan(20 * brotli);
+  });
+
+  it.each([8, 20, 80])("judges each trial by its own frames, not those packed before it: a %i Mbps limit keeps brotli", (mbps) => {
+    // Seven frames wait between the chooser and the wire (the outbox, the throttle): at 8 Mbps,
+    // seven seconds of raw frames. Brotli moves 1.5x LZ4's volume through any limit.
+    const choice = new CodecChoice(0, [Codec.Lz4, Codec.Brotli]);
+    const { lz4, brotli } = driveQueued(choice, 200_000, path((mbps * 1e6) / 8, { lz4: 450e6, brotli: 300e6 }), 7);
+    expect(brotli).toBeGreaterThan(4 * lz4);
+    expect(choice.next(200_000, true)).toBe(Codec.Brotli);
+  });
+
+  it("measures raw afresh when it tests its choice again: a path that became fast goes back to raw", () => {
+    const choice = new CodecChoice(0, [Codec.Lz4, Codec.Brotli]);
+    const { end } = drive(choice, 0, 20_000, path(10e6, { lz4: 450e6, brotli: 300e6 }));
+    expect(choice.next(end, true)).toBe(Codec.Brotli);
+    // The path now moves 300 MB/s raw (the receiver's pace), more than either codec's CPU allows.
+    const fast = (c: Codec) => (c === Codec.Raw ? 300e6 : c === Codec.Lz4 ? 150e6 : 100e6);
+    const { compressed, end: later } = drive(choice, end, 120_000, fast);
+    expect(choice.next(later, true)).toBe(Codec.Raw);
+    // At most the rest of the hold went compressed: 16 s (the first re-test confirmed brotli) at 100 MB/s.
+    expect(compressed).toBeLessThan(1600);
+  });
+
+  it("starts over, raw, when the path is changed under it (a bandwidth limit lifted)", () => {
+    const choice = new CodecChoice(0, [Codec.Lz4, Codec.Brotli]);
+    const { end } = drive(choice, 0, 20_000, path(10e6, { lz4: 450e6, brotli: 300e6 }));
+    expect(choice.next(end, true)).toBe(Codec.Brotli);
+    choice.reset(end);
+    expect(choice.next(end, true)).toBe(Codec.Raw);
+    const { compressed } = drive(choice, end, 30_000, (c) => (c === Codec.Raw ? 300e6 : 150e6));
+    expect(compressed).toBe(0);
   });
 });
