@@ -112,11 +112,11 @@ mkdir -p "$app/dist/cli"
 "$repo/node_modules/.bin/esbuild" "$repo/src/cli/failback-client.ts" --bundle --platform=node --format=esm \
   --target=node20 --outfile="$app/dist/cli/failback-client.js" --legal-comments=eof --log-level=warning \
   --banner:js="import { createRequire as __failbackRequire } from 'node:module'; const require = __failbackRequire(import.meta.url);" \
-  --external:bufferutil --external:utf-8-validate --external:@napi-rs/blake-hash --external:lz4-napi ||
+  --external:bufferutil --external:utf-8-validate --external:@napi-rs/blake-hash ||
   fail "bundling src/cli/failback-client.ts failed (run npm ci first)"
-# The BLAKE3 hasher and the LZ4 codec are native addons: they cannot be bundled, so their loaders
-# and the builds for the ISO's glibc x86-64 go beside the bundle, where Node's resolution finds them.
-for pkg in @napi-rs/blake-hash @napi-rs/blake-hash-linux-x64-gnu lz4-napi @antoniomuso/lz4-napi-linux-x64-gnu; do
+# The BLAKE3 hasher is a native addon: it cannot be bundled, so its loader and the build for the
+# ISO's glibc x86-64 go beside the bundle, where Node's resolution finds them.
+for pkg in @napi-rs/blake-hash @napi-rs/blake-hash-linux-x64-gnu; do
   [[ -f $repo/node_modules/$pkg/package.json ]] || fail "node_modules/$pkg is missing (run npm ci first)"
   mkdir -p "$app/node_modules/$pkg"
   cp -a "$repo/node_modules/$pkg/." "$app/node_modules/$pkg/"

@@ -23,7 +23,7 @@
  */
 import { Codec, decode, encode, GROUP_PASS_START, GROUP_VERIFY, LEAF_SIZE, MAX_BATCH_LEAVES, MAX_DATA_LEAVES, MAX_FRAME, Type, VERSION, type Frame } from "./codec.js";
 import { CodecChoice } from "./codec-choice.js";
-import { CODEC_NAMES, Packer } from "./compression.js";
+import { Packer } from "./compression.js";
 import { ReplicationError } from "./errors.js";
 import { groupDigest, hashLeaves, isZero, readHashed, zeroGroup } from "./leaves.js";
 import type { FrameLink } from "./link.js";
@@ -116,10 +116,10 @@ const BACKLOG_EVERY_MS = 1_000;
 /** Frames in preparation per session: enough to keep the thread pool compressing, across batches. */
 const PACK_AHEAD = 6;
 
-/** What a session sent: volume bytes of DATA, and how much of it went compressed with which codec. */
+/** What a session sent: volume bytes of DATA, and how much of it went compressed, into how many bytes. */
 export interface SessionSummary {
   sentBytes: number;
-  compressed: { codec: string; volumeBytes: number; wireBytes: number }[];
+  compressed: { volumeBytes: number; wireBytes: number };
 }
 
 type GroupFrame = Extract<Frame, { type: Type.Group }>;
@@ -128,14 +128,14 @@ type DigestsFrame = Extract<Frame, { type: Type.Digests }>;
 class Session {
   volumes: OpenVolume[] = [];
   throttle = new Throttle(0);
-  /** Chooses each DATA frame's codec among those the client accepts (set at HELLO). */
-  choice = new CodecChoice(performance.now(), []);
+  /** Chooses each DATA frame's codec: raw, or brotli if the client accepts it (set at HELLO). */
+  choice = new CodecChoice(performance.now(), null);
   /** The client asked for BACKLOG reports (HELLO "backlog": true). */
   reportBacklog = false;
   /** Volume bytes of the DATA handed to the link while it was open. */
   sentBytes = 0;
-  /** Of those, what went compressed, by codec name: volume bytes, and their payload's size. */
-  readonly compressed = new Map<string, { volumeBytes: number; wireBytes: number }>();
+  /** Of those, what went compressed: volume bytes, and their payloads' size. */
+  readonly compressed = { volumeBytes: 0, wireBytes: 0 };
   /** Why the session ended (its link closed, or it failed); null while it runs. */
   private ended: Error | null = null;
   private readonly slab: Slab;
@@ -345,14 +345,6 @@ class Session {
     await this.batchDone(frame.volume, frame.batch, mine.last);
   }
 
-  private countCompressed(codec: Codec, volumeBytes: number, wireBytes: number): void {
-    const name = CODEC_NAMES.find((c) => c.codec === codec)?.name ?? `codec ${codec}`;
-    const sum = this.compressed.get(name) ?? { volumeBytes: 0, wireBytes: 0 };
-    sum.volumeBytes += volumeBytes;
-    sum.wireBytes += wireBytes;
-    this.compressed.set(name, sum);
-  }
-
   /** The next frame's codec (codec-choice.ts): raw unless compressing pays and the client accepts it. */
   private codecNow(): Codec {
     return this.choice.next(performance.now(), this.link.backlog >= LINK_BOUND || this.throttle.holding);
@@ -401,7 +393,10 @@ class Session {
         // Counted only now: a frame queued for a client that is gone was never sent.
         onHanded: () => {
           this.sentBytes += length;
-          if (packed.codec !== Codec.Raw) this.countCompressed(packed.codec, length, packed.wireBytes);
+          if (packed.codec !== Codec.Raw) {
+            this.compressed.volumeBytes += length;
+            this.compressed.wireBytes += packed.wireBytes;
+          }
         },
       });
       i += n;
@@ -559,14 +554,13 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
           throw new ReplicationError("PAIRING_REFUSED", "agent: the pairing code does not match: start both ends with the same --pairing-code");
         }
         const wanted = Array.isArray(body.volumes) ? (body.volumes as { device?: unknown; localBytes?: unknown }[]) : [];
-        const named = Array.isArray(body.codecs) ? (body.codecs as unknown[]) : [];
-        const accepts = CODEC_NAMES.filter((c) => named.includes(c.name));
+        const accepts = Array.isArray(body.codecs) && body.codecs.includes("brotli");
         session.volumes = await openVolumes(wanted, options.volumes);
-        session.choice = new CodecChoice(performance.now(), accepts.map((c) => c.codec));
+        session.choice = new CodecChoice(performance.now(), accepts ? Codec.Brotli : null);
         session.reportBacklog = body.backlog === true;
         const mbps = typeof body.throttleMbps === "number" && body.throttleMbps > 0 ? body.throttleMbps : 0;
         session.limit(mbps);
-        log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts.length ? `, ${accepts.map((c) => c.name).join(" or ")} when it pays` : ""}`);
+        log(`${who}: session for ${session.volumes.map((v) => `${v.deviceName} (${v.size} bytes)`).join(", ")}${mbps ? `, throttled to ${mbps} Mbps` : ""}${accepts ? ", brotli when it pays" : ""}`);
         const sizes = session.volumes.map((v) => ({ deviceName: v.deviceName, bytes: v.source.size }));
         link.send(encode({ type: Type.Ready, body: { version: VERSION, volumes: sizes, proof: options.pairing?.mine } }));
       });
@@ -623,7 +617,7 @@ export function serveSession(link: FrameLink, options: SessionOptions): Promise<
           await v.tracker?.close();
           await v.source.close().catch(() => undefined);
         }));
-        resolve({ sentBytes: session.sentBytes, compressed: [...session.compressed].map(([codec, sum]) => ({ codec, ...sum })) });
+        resolve({ sentBytes: session.sentBytes, compressed: { ...session.compressed } });
       });
     });
   });

@@ -115,8 +115,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     const link = wsLink(ws, { heartbeatMs: options.clientSilenceMs ?? CLIENT_SILENCE_MS, socket });
     const session = serveSession(link, { volumes: served, log, who, pairing }).then(
       ({ sentBytes, compressed }) => {
-        const packed = compressed.map((c) => `${c.volumeBytes} compressed with ${c.codec} into ${c.wireBytes}`).join(", ");
-        log(`${who} disconnected; ${sentBytes} bytes of data sent${packed ? ` (${packed})` : ""}`);
+        const packed = compressed.volumeBytes > 0 ? ` (${compressed.volumeBytes} compressed into ${compressed.wireBytes})` : "";
+        log(`${who} disconnected; ${sentBytes} bytes of data sent${packed}`);
       },
       (error: unknown) => log(`${who}: closing the session failed: ${error instanceof Error ? error.message : String(error)}`),
     );

@@ -7,7 +7,7 @@
  * batch with BATCH_DONE, or NEED_LEAVES (then the client sends the leaf DIGESTS), or, when the
  * client's batch is all zeros, directly with the data.
  *
- * Landing: DATA runs are decoded (LZ4 or brotli, on the thread pool, when compressed), and each leaf checked
+ * Landing: DATA runs are decoded (brotli on the thread pool when compressed), and each leaf checked
  * against the digest the agent sent with it immediately before the write, so a frame damaged
  * anywhere on the way never lands; writes and zero runs of a volume go in order, and a batch
  * counts as done only when its writes have landed. Received bytes waiting to land are bounded

@@ -13,7 +13,6 @@
 import { WebSocket } from "ws";
 import type { TLSSocket } from "node:tls";
 import { MAX_FRAME, MAX_JSON, Type, VERSION, type Frame } from "./codec.js";
-import { CODEC_NAMES } from "./compression.js";
 import { Connection } from "./client-connection.js";
 import { passSlab, runPass, settledCount, startProgress, STALL_MS, type LocalVolume, type PassCounts, type Phase, type ReplicationEvent } from "./client-pass.js";
 import { ReplicationError } from "./errors.js";
@@ -47,7 +46,7 @@ export interface ReplicateOptions {
   /** Leaves per batch (GROUP / DIGESTS), and batches in flight per volume. */
   batchLeaves?: number;
   window?: number;
-  /** Accept compressed DATA (LZ4 or brotli; the agent compresses only when it pays); default true. */
+  /** Accept brotli-compressed DATA (the agent uses it only when it pays); default true. */
   compression?: boolean;
   /** How often the client pings the agent; a period without an answer drops the link (link.ts). */
   heartbeatMs?: number;
@@ -189,7 +188,7 @@ async function hello(connection: Connection, proof: ((role: "client" | "agent") 
     body: {
       volumes: locals.map((l) => ({ device: l.device, localBytes: l.size, recoveryBytes: l.recoveryBytes })),
       throttleMbps: limitMbps,
-      codecs: options.compression === false ? [] : CODEC_NAMES.map((c) => c.name),
+      codecs: options.compression === false ? [] : ["brotli"],
       backlog: true,
       proof: manual ? proof("client") : undefined,
     },

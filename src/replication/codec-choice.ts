@@ -1,24 +1,20 @@
 /*
- * Whether compressing DATA pays on this link right now, and with which codec, decided by measuring
- * rather than guessing. Pure: the caller passes the clock.
+ * Whether compressing DATA pays on this link right now, decided by measuring rather than guessing.
+ * Pure: the caller passes the clock.
  *
  * Compression can only pay while frames queue for the wire or behind a bandwidth limit
  * (`backlogged`); but frames also queue when the receiver, not the wire, is the bottleneck
- * (loopback, a slow client), and there compressing costs more than it saves. So the chooser measures the rate at which raw (volume)
- * bytes leave, first while sending raw, then during a short trial of each codec the client
- * accepts, cheapest first, and keeps compressing unless the first trial moved clearly less volume
- * per second (KEEP_ABOVE) than the best of the last raw windows. Whatever limits the rate in either
- * mode (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS
- * (the data or the link may change); a kept choice is re-tested as well, after HOLD_MS, and after
- * twice as long each time a re-test confirms it (up to MAX_HOLD_MS): each test spends a raw window
- * and a trial of a codec that loses, about an eighth of the time at a fixed eight seconds.
+ * (loopback, a slow client), and there compressing costs more than it saves. So the chooser
+ * measures the rate at which raw (volume) bytes leave, first while sending raw, then during a short
+ * trial with compression, and keeps compressing unless the trial moved clearly less volume per
+ * second (KEEP_ABOVE) than the best of the last raw windows. Whatever limits the rate in either mode
+ * (the wire, the receiver, or this side's CPU) counts. A failed trial is retried after RETRY_MS (the
+ * data or the link may change); a kept choice is re-tested as well, after HOLD_MS, and after twice
+ * as long each time a re-test confirms it (up to MAX_HOLD_MS): each test spends a raw window.
  *
- * Which codec: LZ4 compresses about twice as fast as brotli 1 and decodes five times as fast, but
- * leaves a third more bytes (text here: 3.2x smaller against 4.8x). Where the CPU limits the rate
- * (a 1 Gbit/s link and two cores: measured 1.9 Gbit/s of volume with LZ4 against 1.3 with brotli)
- * LZ4 moves more; where the wire does (a slow WAN link), brotli does. So each denser codec is
- * tried after the cheaper one, and kept only if it moved clearly more (PREFER_DENSER); the trials
- * stop at the first that does not.
+ * Each mode is judged by the frames packed for it: frames packed before a change of mode still
+ * queue ahead of the new ones (in the outbox, behind a bandwidth limit: seconds of them at a few
+ * Mbps), so a trial measured over the first 600 ms after it began measured raw frames.
  *
  * A trial needs at least two raw windows, and every recent one (RAW_HISTORY) below TRY_BELOW: a
  * fast path has slow moments (its first moments, the receiver flushing its disk), and one slow
@@ -29,15 +25,13 @@
  * window, or it would judge a trial by rates from before (a path that became fast would never be
  * seen). A new bandwidth limit clears the history (`reset`).
  *
- * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core and LZ4 about 450,
- * so a path that already moves more than that raw can hardly gain, and a short trial there
- * misleads: smaller frames fill the socket buffers (megabytes) faster, which reads as a higher rate
- * for a while.
+ * A trial starts only below TRY_BELOW: brotli 1 compresses about 200 MB/s a core, so a path that
+ * already moves more than that raw cannot gain, and a short trial there misleads: smaller frames
+ * fill the socket buffers (megabytes) faster, which reads as a higher rate for a while.
  *
- *   raw --(backlogged, recent raw windows all slow)--> trial of the cheapest codec
+ *   raw --(backlogged, recent raw windows all slow, one of them new)--> trial
  *   trial --(clearly slower than raw: wait RETRY_MS)--> raw
- *   trial --(not slower)--> trial of the next denser codec, if any --(not clearly faster)--> compress with the best
- *   compress --(HOLD_MS, doubling while re-tests confirm the codec)--> raw
+ *   trial --(not slower)--> compress --(HOLD_MS, doubling while re-tests confirm it)--> raw
  *   any --(reset: the path changed)--> raw, with no history
  */
 import { Codec } from "./codec.js";
@@ -62,11 +56,8 @@ const RETRY_MS = 3000;
 const KEEP_ABOVE = 0.9;
 /** Raw rate (bytes/s) above which compression is not tried: 1.2 Gbit/s. */
 const TRY_BELOW = 150e6;
-/** A denser codec's trial must move this much more volume per second than the best before it: on
- * a tie the cheaper codec leaves more CPU to hashing and TLS. */
-const PREFER_DENSER = 1.1;
-/** How long a new choice holds before it is tested again; a confirmed one holds twice as long, up
- * to MAX_HOLD_MS, so a link that changes is followed within about a minute. */
+/** How long compressing holds before it is tested again; once confirmed, twice as long, up to
+ * MAX_HOLD_MS, so a link that changes is followed within about a minute. */
 const HOLD_MS = 8000;
 const MAX_HOLD_MS = 64_000;
 
@@ -85,17 +76,13 @@ export class CodecChoice {
    * raw was entered: a re-test needs one, or it would judge a trial by rates from before. */
   private counting = false;
   private freshRaw = 0;
-  /** In a trial: which of `codecs` is on trial; the best trial so far (null: none kept yet). */
-  private trying = 0;
-  private best: { codec: Codec; rate: number } | null = null;
-  /** The codec kept last (the one used while compressing), and how long it holds; 0 after raw won. */
-  private kept: Codec = Codec.Raw;
+  /** How long compressing holds; 0 when raw won the last test (nothing to confirm). */
   private holdMs = 0;
 
-  /** `codecs`: the compressing codecs the client accepts, cheapest first (none: always raw). */
+  /** `codec`: the compressing codec the client accepts (null: always raw). */
   constructor(
     now: number,
-    private readonly codecs: readonly Codec[],
+    private readonly codec: Codec | null,
   ) {
     this.since = now;
     this.last = now;
@@ -105,9 +92,8 @@ export class CodecChoice {
    * Records `rawBytes` of volume data that the link finished sending at `now`, in a frame packed
    * when `next` said `asked`; `busy`: more frames were still queued behind it. Only time during
    * which frames kept queueing counts, so a stretch with nothing to send (a zero region) does not
-   * read as a slow link. Only frames asked in the current mode count, from the second on: frames
-   * packed before a change of mode still queue ahead of the new ones (in the outbox, behind a
-   * bandwidth limit: seconds of them at a few Mbps), and the first new one waited behind them.
+   * read as a slow link. Only frames asked in the current mode count, from the second on: the
+   * first waited behind the frames of the mode before.
    */
   sent(rawBytes: number, now: number, busy: boolean, asked: Codec): void {
     const elapsed = now - this.last;
@@ -129,15 +115,13 @@ export class CodecChoice {
       this.freshRaw += 1;
       if (this.rawRates.length > RAW_HISTORY) this.rawRates.shift();
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
-      this.judge(this.codecs[this.trying]!, rate, now);
+      this.judge(rate, now);
     }
   }
 
-  /** The codec for the next frame: Codec.Raw, or one of the accepted codecs. */
+  /** The codec for the next frame: Codec.Raw, or the accepted one. */
   next(now: number, backlogged: boolean): Codec {
-    if (this.state === "raw" && this.codecs.length > 0 && backlogged && this.freshRaw > 0 && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
-      this.trying = 0;
-      this.best = null;
+    if (this.state === "raw" && this.codec !== null && backlogged && this.freshRaw > 0 && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
       this.enter("trial", now);
     } else if (this.state === "compress" && now - this.since >= this.holdMs) this.enter("raw", now);
     return this.current();
@@ -150,34 +134,23 @@ export class CodecChoice {
   reset(now: number): void {
     this.rawRates = [];
     this.holdMs = 0;
-    this.kept = Codec.Raw;
     this.retryAt = 0;
     this.enter("raw", now);
   }
 
   private current(): Codec {
-    if (this.state === "raw") return Codec.Raw;
-    return this.state === "trial" ? this.codecs[this.trying]! : this.kept;
+    return this.state === "raw" || this.codec === null ? Codec.Raw : this.codec;
   }
 
-  /** A trial of `codec` moved `rate` volume bytes per second: keep it, try the next, or go back to raw. */
-  private judge(codec: Codec, rate: number, now: number): void {
-    if (this.best === null && rate < this.bestRaw() * KEEP_ABOVE) {
+  /** The trial moved `rate` volume bytes per second: keep compressing, or go back to raw. */
+  private judge(rate: number, now: number): void {
+    if (rate < this.bestRaw() * KEEP_ABOVE) {
       this.holdMs = 0;
       this.enter("raw", now);
       this.retryAt = now + RETRY_MS;
       return;
     }
-    const denserWon = this.best === null || rate >= this.best.rate * PREFER_DENSER;
-    if (denserWon) this.best = { codec, rate };
-    if (denserWon && this.trying + 1 < this.codecs.length) {
-      this.trying += 1;
-      this.enter("trial", now);
-      return;
-    }
-    const confirmed = this.holdMs > 0 && this.best!.codec === this.kept;
-    this.holdMs = confirmed ? Math.min(MAX_HOLD_MS, this.holdMs * 2) : HOLD_MS;
-    this.kept = this.best!.codec;
+    this.holdMs = this.holdMs > 0 ? Math.min(MAX_HOLD_MS, this.holdMs * 2) : HOLD_MS;
     this.enter("compress", now);
   }
 

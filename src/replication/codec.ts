@@ -10,7 +10,7 @@
  *   DATA        0x04 vol:u8 leaf:u64 count:u16 codec:u8 rawLength:u32 count*32 payload
  *                                                       1..16 contiguous leaves that differ, each
  *                                                       leaf's BLAKE3 digest, then the payload;
- *                                                       codec 0 = raw, 1 = brotli, 2 = LZ4
+ *                                                       codec 0 = raw, 1 = brotli
  *   ZERO        0x05 vol:u8 leaf:u64 count:u32           a run of leaves that are all zeros
  *   BATCH_DONE  0x06 vol:u8 batch:u32                    every leaf of the batch was answered
  *   ERROR       0x07 json {code, message}
@@ -59,9 +59,8 @@ export const MAX_FRAME = DATA_HEAD + MAX_DATA_LEAVES * (DIGEST_SIZE + LEAF_SIZE)
 export const enum Codec {
   Raw = 0,
   Brotli = 1,
-  Lz4 = 2,
 }
-const CODECS = new Set<number>([Codec.Raw, Codec.Brotli, Codec.Lz4]);
+const CODECS = new Set<number>([Codec.Raw, Codec.Brotli]);
 
 /** GROUP flags: a verification (compare with what was served), and the first batch of a pass. */
 export const GROUP_VERIFY = 1;

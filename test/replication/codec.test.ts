@@ -13,7 +13,6 @@ const frames: [string, Frame][] = [
   ["DATA", { type: Type.Data, volume: 1, leaf: 123456789, count: 1, codec: Codec.Raw, rawLength: LEAF_SIZE, digests: digest(Buffer.alloc(LEAF_SIZE, 9)), payload: Buffer.alloc(LEAF_SIZE, 9) }],
   ["DATA run", { type: Type.Data, volume: 0, leaf: 7, count: 3, codec: Codec.Raw, rawLength: 2 * LEAF_SIZE + 1, digests: digests(3), payload: Buffer.alloc(2 * LEAF_SIZE + 1, 3) }],
   ["DATA brotli, short tail", { type: Type.Data, volume: 0, leaf: 0, count: 2, codec: Codec.Brotli, rawLength: LEAF_SIZE + 512, digests: digests(2), payload: Buffer.alloc(100, 1) }],
-  ["DATA lz4", { type: Type.Data, volume: 3, leaf: 16, count: 16, codec: Codec.Lz4, rawLength: 16 * LEAF_SIZE, digests: digests(16), payload: Buffer.alloc(5000, 2) }],
   ["ZERO", { type: Type.Zero, volume: 0, leaf: 5, count: 1000 }],
   ["BATCH_DONE", { type: Type.BatchDone, volume: 3, batch: 4 }],
   ["ERROR", { type: Type.Error, body: { code: "TAIL_NOT_ZERO", message: "m" } }],
@@ -80,8 +79,6 @@ describe("codec", () => {
     const payload = Buffer.alloc(10);
     const buf = encode({ type: Type.Data, volume: 0, leaf: 0, count: 1, codec: Codec.Raw, rawLength: 10, digests: digests(1), payload });
     buf[12] = 9;
-    expect(refusal(buf)).toBe("PROTOCOL_UNKNOWN_CODEC");
-    buf[12] = Codec.Lz4 + 1;
     expect(refusal(buf)).toBe("PROTOCOL_UNKNOWN_CODEC");
     const none = Buffer.from(buf);
     none[12] = Codec.Raw;

@@ -189,7 +189,7 @@ describe("replication over TLS on 127.0.0.1", () => {
     expect(summary.sentBytes).toBe(48 * MiB);
     expect(summary.sentBytes).toBeGreaterThan(1.5 * summary.wireBytesIn);
     // The agent's log says what went compressed, and how.
-    expect(lines.join("\n")).toMatch(/disconnected; 50331648 bytes of data sent \(\d+ compressed with (lz4|brotli) into \d+/);
+    expect(lines.join("\n")).toMatch(/disconnected; 50331648 bytes of data sent \(\d+ compressed into \d+\)/);
   });
 
   it("a bandwidth limit lifted mid-pass: the agent stops compressing and sends the rest raw at once", async () => {
@@ -209,7 +209,7 @@ describe("replication over TLS on 127.0.0.1", () => {
     const summary = await withAgent([source], (port) => sync(port, [{ local: target, localBytes: 512 * MiB, recoveryBytes: 512 * MiB }], { throttleMbps: limit, heartbeatMs: 200 }), { log: (line) => lines.push(line) });
     expect(await sha(target)).toBe(await sha(source));
     expect(summary.sentBytes).toBe(512 * MiB);
-    const compressed = [...lines.join("\n").matchAll(/(\d+) compressed with \w+ into/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const compressed = Number(/\((\d+) compressed into/.exec(lines.join("\n"))?.[1] ?? 0);
     // Compressing began under the limit (6 s at 40 Mbps is at most 140 MB of this text, at 7x) ...
     expect(compressed).toBeGreaterThan(0);
     // ... and the rest went raw.
