@@ -188,7 +188,7 @@ describe("replication over TLS on 127.0.0.1", () => {
     expect((summary.wireBytesIn * 8) / 1e6 / seconds).toBeLessThan(80 * 1.1);
     expect(summary.sentBytes).toBe(48 * MiB);
     expect(summary.sentBytes).toBeGreaterThan(1.5 * summary.wireBytesIn);
-    // The agent's log says what went compressed, and how.
+    // The agent's log says how much went compressed, into how many bytes.
     expect(lines.join("\n")).toMatch(/disconnected; 50331648 bytes of data sent \(\d+ compressed into \d+\)/);
   });
 
