@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { decode, encode, LEAF_SIZE, Type, VERSION, type Frame } from "../../src/replication/codec.js";
+import { Codec, decode, encode, LEAF_SIZE, Type, VERSION, type Frame } from "../../src/replication/codec.js";
 import { serveSession } from "../../src/replication/agent-session.js";
 import { zeroGroup } from "../../src/replication/leaves.js";
 import type { FrameLink } from "../../src/replication/link.js";
@@ -81,6 +81,30 @@ describe("a session whose client is gone", () => {
     // What the log calls "data sent": at most the frame on its way as the link closed, beyond what arrived.
     expect(sentBytes).toBeLessThanOrEqual(s.dataBytes() + MiB);
     expect(sentBytes).toBeGreaterThan(0);
+  });
+});
+
+describe("a session's compression", () => {
+  it("starts measuring over when the bandwidth limit changes: the frames packed after it go raw", async () => {
+    // Log text, compressible several times over, sent to a blank client under a 40 Mbps limit:
+    // frames held by the limit count as a backlog, so the agent tries compressing, and keeps it.
+    let text = "";
+    for (let i = 0; text.length < 128 * MiB; i += 1) text += `line ${i} volume ${(i * 7919) % 10007} replicated block ${i % 97} ok\n`;
+    const disk = new MemoryDisk(Buffer.from(text.slice(0, 128 * MiB)));
+    const s = session([disk]);
+    expect((await s.hello({ volumes: [{ device: "vol0", localBytes: disk.size }], throttleMbps: 40, codecs: ["brotli"] })).type).toBe(Type.Ready);
+    for (let b = 0; b < 8; b += 1) s.send(blankGroup(0, b * 256, 256, b === 0 ? 2 : 0));
+    await s.waitFor((f) => f.type === Type.Data && f.codec !== Codec.Raw, "a compressed DATA frame");
+    // A new limit: what was measured under the old one no longer holds, so the agent sends raw
+    // again to measure the path. Only the frames already packed (the outbox, one in the throttle)
+    // may still come compressed; without the reset compressing would hold for 8 s (50-odd frames).
+    const before = s.received.length;
+    s.send({ type: Type.Throttle, mbps: 80 });
+    const after = () => s.received.slice(before).filter((f): f is Extract<Frame, { type: Type.Data }> => f.type === Type.Data);
+    await s.waitFor((f) => f.type === Type.Data && f.codec === Codec.Raw && s.received.indexOf(f) >= before, "a raw DATA frame after THROTTLE");
+    expect(after().findIndex((f) => f.codec === Codec.Raw)).toBeLessThan(10);
+    s.pair.client.terminate();
+    await within(s.done, 30_000, "the session's end");
   });
 });
 
