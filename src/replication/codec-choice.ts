@@ -72,10 +72,10 @@ export class CodecChoice {
   /** Rates of the latest raw windows, newest last (at most RAW_HISTORY). */
   private rawRates: number[] = [];
   private retryAt = 0;
-  /** A frame of the current mode has left (the ones after it count); raw windows measured since
-   * raw was entered: a re-test needs one, or it would judge a trial by rates from before. */
+  /** A frame of the current mode has left (the ones after it count); a raw window was measured
+   * since raw was entered: a re-test needs one, or it would judge a trial by rates from before. */
   private counting = false;
-  private freshRaw = 0;
+  private freshRaw = false;
   /** How long compressing holds; 0 when raw won the last test (nothing to confirm). */
   private holdMs = 0;
 
@@ -112,7 +112,7 @@ export class CodecChoice {
     this.windowBytes = 0;
     if (this.state === "raw") {
       this.rawRates.push(rate);
-      this.freshRaw += 1;
+      this.freshRaw = true;
       if (this.rawRates.length > RAW_HISTORY) this.rawRates.shift();
     } else if (this.state === "trial" && now - this.since >= TRIAL_SETTLE_MS + TRIAL_WINDOW_MS) {
       this.judge(rate, now);
@@ -121,7 +121,7 @@ export class CodecChoice {
 
   /** The codec for the next frame: Codec.Raw, or the accepted one. */
   next(now: number, backlogged: boolean): Codec {
-    if (this.state === "raw" && this.codec !== null && backlogged && this.freshRaw > 0 && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
+    if (this.state === "raw" && this.codec !== null && backlogged && this.freshRaw && this.rawRates.length >= MIN_RAW_WINDOWS && this.bestRaw() < TRY_BELOW && now >= this.retryAt) {
       this.enter("trial", now);
     } else if (this.state === "compress" && now - this.since >= this.holdMs) this.enter("raw", now);
     return this.current();
@@ -160,7 +160,7 @@ export class CodecChoice {
     this.busyMs = 0;
     this.windowBytes = 0;
     this.counting = false;
-    this.freshRaw = 0;
+    this.freshRaw = false;
   }
 
   private bestRaw(): number {

@@ -6,8 +6,9 @@
  * When it pays: the caller decides per frame (codec-choice.ts measures whether compressing moves more
  * volume per second on this link); on a fast link, compressing would only burn the CPU that hashing
  * and TLS need. A frame is sent compressed only when that saves at least an eighth of its bytes, so
- * incompressible data costs the receiver nothing; after a frame that did not pay, the packer stops trying for a
- * while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender little.
+ * incompressible data costs the receiver nothing; after a frame that did not pay, the packer stops
+ * trying for a while (doubling, up to MAX_SKIP frames, one batch) so random regions cost the sender
+ * little.
  *
  * The work runs on libuv's thread pool (the async zlib calls), beside the main thread that hashes
  * and encrypts. `chunkSize` is the whole frame: with zlib's default (16 KiB) every 16 KiB of output
